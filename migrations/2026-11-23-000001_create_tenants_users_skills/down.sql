@@ -1,0 +1,3 @@
+DROP TABLE skills;
+DROP TABLE users;
+DROP TABLE tenants;

@@ -1,0 +1,2 @@
+DROP TABLE skill_messages;
+DROP TYPE skill_message_status;

@@ -1,0 +1,132 @@
+//! Skill messages for a multi-tenant skills platform: one author proposes to
+//! another to group a skill under a parent skill ("please group my skill
+//! under yours"), and PostgreSQL's row-level security keeps every tenant's
+//! messages apart.
+//!
+//! - [`run_migrations`] creates the tables (`tenants`, `users`, `skills`,
+//!   `skill_messages`), their policies and the runtime role
+//!   `skill_messages_app`; [`schema`] and the models ([`SkillMessage`],
+//!   [`User`], [`Skill`], [`Tenant`]) describe them to diesel.
+//! - A [`TenantConn`] is a transaction in which one tenant is set: the
+//!   database itself hides every other tenant's rows. [`with_tenant`] and
+//!   [`Pool::with_tenant`] open one; nothing else can, so a service function
+//!   cannot be called without a tenant.
+//! - The five service functions: [`send_skill_message`],
+//!   [`get_messages_for_user`] (and [`get_message_details_for_user`]),
+//!   [`get_unread_count_for_user`], [`mark_message_read`] and
+//!   [`update_message_status`]. Each returns an [`Error`] a caller can
+//!   `match`, and a refused call writes nothing.
+//!
+//! ```
+//! use skill_messages::{
+//!     Error, InboxQuery, NewSkillMessage, Pool, SkillMessageStatus, get_messages_for_user,
+//!     get_unread_count_for_user, mark_message_read, run_migrations, send_skill_message,
+//!     update_message_status,
+//! };
+//! # use diesel::prelude::*;
+//! # use uuid::Uuid;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // A database of its own, dropped at the end; DATABASE_URL names the server.
+//! # let server = dotenvy::var("DATABASE_URL")
+//! #     .unwrap_or_else(|_| "postgres://postgres:postgres@localhost:5432/skill_messages".into());
+//! # let param = |p: &str| format!("{server}{}{p}", if server.contains('?') { '&' } else { '?' });
+//! # struct Dropped(String, String);
+//! # impl Drop for Dropped {
+//! #     fn drop(&mut self) {
+//! #         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1);
+//! #         let _ = PgConnection::establish(&self.0).map(|mut c| diesel::sql_query(sql).execute(&mut c));
+//! #     }
+//! # }
+//! # let name = format!("skill_messages_doctest_{}", std::process::id());
+//! # let mut server_conn = PgConnection::establish(&param("dbname=postgres"))
+//! #     .map_err(|e| format!("the example needs PostgreSQL at {server} (docker compose up -d): {e}"))?;
+//! # diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut server_conn)?;
+//! # diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut server_conn)?;
+//! # let _dropped = Dropped(param("dbname=postgres"), name.clone());
+//! # let database_url = param(&format!("dbname={name}"));
+//! # let mut admin = PgConnection::establish(&database_url)?;
+//! // At deployment, with a role that may create tables:
+//! run_migrations(&mut admin)?;
+//! # #[derive(QueryableByName)]
+//! # struct Ids {
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] tenant: Uuid,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] ada: Uuid,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] grace: Uuid,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] engines: Uuid,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] compilers: Uuid,
+//! # }
+//! # let Ids { tenant: tenant_id, ada, grace, engines, compilers } = diesel::sql_query(
+//! #     "WITH t AS (INSERT INTO tenants (name, slug) VALUES ('Acme', 'acme') RETURNING id),
+//! #      a AS (INSERT INTO users (tenant_id, email, display_name)
+//! #            SELECT id, 'ada@acme.example', 'Ada' FROM t RETURNING id, tenant_id),
+//! #      g AS (INSERT INTO users (tenant_id, email, display_name)
+//! #            SELECT id, 'grace@acme.example', 'Grace' FROM t RETURNING id, tenant_id),
+//! #      e AS (INSERT INTO skills (tenant_id, author_id, name, slug)
+//! #            SELECT tenant_id, id, 'Analytical Engines', 'engines' FROM a RETURNING id),
+//! #      c AS (INSERT INTO skills (tenant_id, author_id, name, slug)
+//! #            SELECT tenant_id, id, 'Compilers', 'compilers' FROM g RETURNING id)
+//! #      SELECT t.id AS tenant, a.id AS ada, g.id AS grace, e.id AS engines, c.id AS compilers
+//! #      FROM t, a, g, e, c",
+//! # ).get_result(&mut admin)?;
+//!
+//! // In the service: a pool, and a tenant scope around every call.
+//! let pool = Pool::new(&database_url)?;
+//! let sent = pool.with_tenant(tenant_id, |tx| {
+//!     send_skill_message(
+//!         tx,
+//!         NewSkillMessage {
+//!             from_user_id: ada,
+//!             to_user_id: grace,
+//!             subject_skill_id: engines,
+//!             proposed_parent_skill_id: Some(compilers),
+//!             message: "Shall we group Analytical Engines under Compilers?".into(),
+//!         },
+//!     )
+//! })?;
+//! assert_eq!(sent.status, SkillMessageStatus::Pending);
+//!
+//! // Several calls in one scope commit together.
+//! let accepted = pool.with_tenant(tenant_id, |tx| {
+//!     assert_eq!(get_unread_count_for_user(tx, grace)?, 1);
+//!     let inbox = get_messages_for_user(tx, grace, InboxQuery::default())?;
+//!     assert_eq!(inbox.items, [sent.clone()]);
+//!     update_message_status(tx, sent.id, grace, SkillMessageStatus::Accepted)
+//! })?;
+//! assert!(accepted.responded_at.is_some());
+//!
+//! // In any other tenant's scope the message does not exist.
+//! let other_tenant = Uuid::new_v4();
+//! let elsewhere = pool.with_tenant(other_tenant, |tx| mark_message_read(tx, sent.id, grace));
+//! assert!(matches!(elsewhere, Err(Error::NotFound(_))));
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod error;
+mod messages;
+mod migrations;
+mod models;
+mod page;
+mod pool;
+mod relations;
+/// The tables, as `diesel print-schema` generates them from the migrations.
+pub mod schema;
+mod tenant;
+
+pub use error::{Error, MessageProblem};
+pub use messages::{
+    InboxQuery, MAX_MESSAGE_CHARS, get_message_details_for_user, get_messages_for_user,
+    get_unread_count_for_user, mark_message_read, send_skill_message, update_message_status,
+};
+pub use migrations::{MIGRATIONS, run_migrations};
+pub use models::{NewSkillMessage, Skill, SkillMessage, SkillMessageStatus, Tenant, User};
+pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
+pub use pool::{Pool, PoolBuilder};
+pub use relations::SkillMessageDetails;
+pub use tenant::{APP_ROLE, TENANT_SETTING, TenantConn, verify_row_level_security, with_tenant};
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

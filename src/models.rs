@@ -1,0 +1,143 @@
+//! Rows of the four tables, and the form a new skill message is sent with.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::schema::{skill_messages, skills, tenants, users};
+
+/// Where a proposal stands: `Pending` until its recipient accepts or declines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel_derive_enum::DbEnum)]
+#[ExistingTypePath = "crate::schema::sql_types::SkillMessageStatus"]
+pub enum SkillMessageStatus {
+    /// Sent, not yet answered.
+    Pending,
+    /// The recipient accepted the proposal.
+    Accepted,
+    /// The recipient declined the proposal.
+    Declined,
+}
+
+impl SkillMessageStatus {
+    /// The label PostgreSQL stores: `pending`, `accepted` or `declined`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Declined => "declined",
+        }
+    }
+}
+
+impl fmt::Display for SkillMessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An organisation on the platform; every other row belongs to one.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = tenants, check_for_backend(diesel::pg::Pg))]
+pub struct Tenant {
+    /// The tenant's id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Unique short name.
+    pub slug: String,
+    /// When the tenant was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A person in one tenant: a skill author, a sender or a recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = users, belongs_to(Tenant), check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    /// The user's id.
+    pub id: Uuid,
+    /// The tenant the user belongs to.
+    pub tenant_id: Uuid,
+    /// Email address, unique within the tenant.
+    pub email: String,
+    /// Name shown to other users.
+    pub display_name: String,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A skill written by one user of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(
+    table_name = skills,
+    belongs_to(Tenant),
+    belongs_to(User, foreign_key = author_id),
+    check_for_backend(diesel::pg::Pg)
+)]
+pub struct Skill {
+    /// The skill's id.
+    pub id: Uuid,
+    /// The tenant the skill belongs to.
+    pub tenant_id: Uuid,
+    /// The user who wrote it.
+    pub author_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Short name, unique within the tenant.
+    pub slug: String,
+    /// When the skill was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A proposal from one author to another to group a skill under a parent.
+///
+/// Diesel derives one `belongs_to` per parent table, and this table refers
+/// twice to `users` and twice to `skills`: those four relations are the
+/// named helpers [`SkillMessage::sent_by`], [`SkillMessage::received_by`],
+/// [`SkillMessage::about_skill`] and [`SkillMessage::proposing_parent`], and
+/// [`SkillMessageDetails`](crate::SkillMessageDetails) loads a message with
+/// all four rows in one query.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = skill_messages, belongs_to(Tenant), check_for_backend(diesel::pg::Pg))]
+pub struct SkillMessage {
+    /// The message's id.
+    pub id: Uuid,
+    /// The tenant the message belongs to.
+    pub tenant_id: Uuid,
+    /// The sender.
+    pub from_user_id: Uuid,
+    /// The recipient, the only user who may mark it read or respond.
+    pub to_user_id: Uuid,
+    /// The skill the message is about.
+    pub subject_skill_id: Uuid,
+    /// The skill proposed as the subject's parent, if any.
+    pub proposed_parent_skill_id: Option<Uuid>,
+    /// The text, trimmed: 1 to 4000 characters.
+    pub message: String,
+    /// Pending until the recipient accepts or declines.
+    pub status: SkillMessageStatus,
+    /// When the recipient first read it; `None` while unread.
+    pub read_at: Option<DateTime<Utc>>,
+    /// When the recipient accepted or declined; `None` exactly while pending.
+    pub responded_at: Option<DateTime<Utc>>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What [`send_skill_message`](crate::send_skill_message) stores; the tenant
+/// comes from the scope, never from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSkillMessage {
+    /// The sender, a user of the scope's tenant.
+    pub from_user_id: Uuid,
+    /// The recipient, another user of the scope's tenant.
+    pub to_user_id: Uuid,
+    /// The skill the message is about.
+    pub subject_skill_id: Uuid,
+    /// The skill proposed as the subject's parent, if any; not the subject.
+    pub proposed_parent_skill_id: Option<Uuid>,
+    /// The text: stored trimmed of white space at both ends, and then 1 to
+    /// 4000 characters long.
+    pub message: String,
+}

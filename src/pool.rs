@@ -1,0 +1,156 @@
+//! A connection pool that hands out tenant scopes.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, PooledConnection};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::tenant::{TenantConn, verify_row_level_security, with_tenant};
+
+/// A pool of PostgreSQL connections from which tenant scopes are opened.
+///
+/// Cloning is cheap and shares the pool.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    inner: r2d2::Pool<ConnectionManager<PgConnection>>,
+}
+
+impl Pool {
+    /// Connects with the default settings of [`PoolBuilder`].
+    pub fn new(database_url: &str) -> Result<Self, Error> {
+        Self::builder().build(database_url)
+    }
+
+    /// Settings for a new pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// Runs `f` in a tenant scope on a pooled connection; see
+    /// [`with_tenant`](crate::with_tenant).
+    pub fn with_tenant<T, E, F>(&self, tenant_id: Uuid, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let mut conn = self.inner.get().map_err(Error::from)?;
+        with_tenant(&mut conn, tenant_id, f)
+    }
+
+    /// A plain pooled connection, outside any tenant scope: it sees no
+    /// tenant's rows. For migrations and administration.
+    pub fn get(&self) -> Result<PooledConnection<ConnectionManager<PgConnection>>, Error> {
+        Ok(self.inner.get()?)
+    }
+
+    /// The underlying r2d2 pool, for its statistics.
+    pub fn r2d2(&self) -> &r2d2::Pool<ConnectionManager<PgConnection>> {
+        &self.inner
+    }
+}
+
+/// Settings of a [`Pool`]; every one has a default.
+#[derive(Clone, Debug)]
+pub struct PoolBuilder {
+    max_size: u32,
+    min_idle: Option<u32>,
+    connection_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    statement_timeout: Option<Duration>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            min_idle: None,
+            connection_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(10 * 60)),
+            max_lifetime: Some(Duration::from_secs(30 * 60)),
+            statement_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// Most connections open at once (default 10).
+    pub fn max_size(mut self, max_size: u32) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// Idle connections kept open (default: `max_size`).
+    pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
+        self.min_idle = min_idle;
+        self
+    }
+
+    /// How long to wait for a connection before failing (default 5 s); also
+    /// bounds how long [`build`](Self::build) waits for the first ones.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// Closes connections idle this long (default 10 minutes).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Closes connections this old (default 30 minutes).
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// PostgreSQL's `statement_timeout` on every connection (default 30 s):
+    /// a statement running longer fails and its scope rolls back.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// Opens the pool and checks on one of its connections that the database
+    /// enforces row-level security ([`verify_row_level_security`]).
+    ///
+    /// Fails with [`Error::Pool`] when no connection can be made within the
+    /// connection timeout, and with [`Error::RlsNotEnforced`] when the
+    /// migrations have not run or the runtime role could bypass the policies.
+    pub fn build(self, database_url: &str) -> Result<Pool, Error> {
+        let inner = r2d2::Pool::builder()
+            .max_size(self.max_size)
+            .min_idle(self.min_idle)
+            .connection_timeout(self.connection_timeout)
+            .idle_timeout(self.idle_timeout)
+            .max_lifetime(self.max_lifetime)
+            // A scope costs one round trip to open; a ping at every checkout
+            // would double that. A dead connection fails its scope instead,
+            // and diesel marks it broken so the pool replaces it.
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(SessionSettings {
+                statement_timeout: self.statement_timeout,
+            }))
+            .build(ConnectionManager::new(database_url))?;
+        verify_row_level_security(&mut *inner.get()?)?;
+        Ok(Pool { inner })
+    }
+}
+
+/// Session settings applied once to every new connection.
+#[derive(Debug)]
+struct SessionSettings {
+    statement_timeout: Option<Duration>,
+}
+
+impl CustomizeConnection<PgConnection, r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), r2d2::Error> {
+        let millis = self.statement_timeout.map_or(0, |t| t.as_millis());
+        conn.batch_execute(&format!("SET statement_timeout = {millis}"))
+            .map_err(r2d2::Error::QueryError)
+    }
+}

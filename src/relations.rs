@@ -1,0 +1,130 @@
+//! The relations diesel cannot derive: `skill_messages` refers twice to
+//! `users` (sender, recipient) and twice to `skills` (subject, proposed
+//! parent), and diesel derives one `belongs_to` per parent table.
+
+use diesel::dsl;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::models::{Skill, SkillMessage, User};
+use crate::schema::{skill_messages, skills, users};
+use crate::tenant::TenantConn;
+
+// Two aliases of one table can only meet in a query when they are declared
+// in the same block.
+diesel::alias! {
+    pub(crate) const SENDER: Alias<Sender> = users as sender;
+    pub(crate) const RECIPIENT: Alias<Recipient> = users as recipient;
+    pub(crate) const SUBJECT_SKILL: Alias<SubjectSkill> = skills as subject_skill;
+    pub(crate) const PROPOSED_PARENT_SKILL: Alias<ProposedParentSkill> = skills as proposed_parent_skill;
+}
+
+impl SkillMessage {
+    /// Messages `user` sent: the relation of `from_user_id`.
+    pub fn sent_by(
+        user: &User,
+    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::from_user_id, Uuid>> {
+        skill_messages::table.filter(skill_messages::from_user_id.eq(user.id))
+    }
+
+    /// Messages `user` received: the relation of `to_user_id`.
+    pub fn received_by(
+        user: &User,
+    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::to_user_id, Uuid>> {
+        skill_messages::table.filter(skill_messages::to_user_id.eq(user.id))
+    }
+
+    /// Messages about `skill`: the relation of `subject_skill_id`.
+    pub fn about_skill(
+        skill: &Skill,
+    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::subject_skill_id, Uuid>> {
+        skill_messages::table.filter(skill_messages::subject_skill_id.eq(skill.id))
+    }
+
+    /// Messages proposing `skill` as a parent: the relation of
+    /// `proposed_parent_skill_id`.
+    pub fn proposing_parent(
+        skill: &Skill,
+    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::proposed_parent_skill_id, Uuid>>
+    {
+        skill_messages::table.filter(skill_messages::proposed_parent_skill_id.eq(skill.id))
+    }
+}
+
+/// A skill message with the users and skills it refers to, loaded in one
+/// query that joins `users` and `skills` twice each under aliases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillMessageDetails {
+    /// The message.
+    pub message: SkillMessage,
+    /// The user who sent it.
+    pub sender: User,
+    /// The user it was sent to.
+    pub recipient: User,
+    /// The skill it is about.
+    pub subject_skill: Skill,
+    /// The skill proposed as the subject's parent, if any.
+    pub proposed_parent_skill: Option<Skill>,
+}
+
+/// The row shape [`details_query`] selects.
+pub(crate) type DetailsRow = (SkillMessage, User, User, Skill, Option<Skill>);
+
+impl From<DetailsRow> for SkillMessageDetails {
+    fn from(
+        (message, sender, recipient, subject_skill, proposed_parent_skill): DetailsRow,
+    ) -> Self {
+        Self {
+            message,
+            sender,
+            recipient,
+            subject_skill,
+            proposed_parent_skill,
+        }
+    }
+}
+
+impl SkillMessageDetails {
+    /// Loads one message of the scope's tenant with its sender, recipient
+    /// and skills; [`Error::NotFound`] if the tenant has no such message.
+    pub fn load(conn: &mut TenantConn<'_>, message_id: Uuid) -> Result<Self, Error> {
+        details_query()
+            .filter(skill_messages::id.eq(message_id))
+            .get_result::<DetailsRow>(conn.connection())
+            .optional()?
+            .map(Self::from)
+            .ok_or(Error::NotFound(message_id))
+    }
+}
+
+type UserColumns = <users::table as Table>::AllColumns;
+type SkillColumns = <skills::table as Table>::AllColumns;
+
+/// Messages joined to their sender, recipient, subject skill and proposed
+/// parent skill, selecting a [`DetailsRow`].
+#[dsl::auto_type(no_type_alias)]
+pub(crate) fn details_query() -> _ {
+    let message: dsl::AsSelect<SkillMessage, diesel::pg::Pg> = SkillMessage::as_select();
+    let sender: dsl::Fields<SENDER, UserColumns> = SENDER.fields(users::all_columns);
+    let recipient: dsl::Fields<RECIPIENT, UserColumns> = RECIPIENT.fields(users::all_columns);
+    let subject: dsl::Fields<SUBJECT_SKILL, SkillColumns> =
+        SUBJECT_SKILL.fields(skills::all_columns);
+    let parent: dsl::Fields<PROPOSED_PARENT_SKILL, SkillColumns> =
+        PROPOSED_PARENT_SKILL.fields(skills::all_columns);
+    skill_messages::table
+        .inner_join(SENDER.on(SENDER.field(users::id).eq(skill_messages::from_user_id)))
+        .inner_join(RECIPIENT.on(RECIPIENT.field(users::id).eq(skill_messages::to_user_id)))
+        .inner_join(
+            SUBJECT_SKILL.on(SUBJECT_SKILL
+                .field(skills::id)
+                .eq(skill_messages::subject_skill_id)),
+        )
+        .left_join(
+            PROPOSED_PARENT_SKILL.on(PROPOSED_PARENT_SKILL
+                .field(skills::id)
+                .nullable()
+                .eq(skill_messages::proposed_parent_skill_id)),
+        )
+        .select((message, sender, recipient, subject, parent.nullable()))
+}
