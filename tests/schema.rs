@@ -1,0 +1,362 @@
+//! The migrations: reversible step by step, safe to run concurrently, and
+//! leaving a catalogue in which row-level security cannot be sidestepped.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use common::{TestDb, connect};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_migrations::MigrationHarness;
+use skill_messages::{Error, MIGRATIONS, run_migrations, verify_row_level_security};
+
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    line: String,
+}
+
+fn lines(conn: &mut PgConnection, sql: &str) -> Vec<String> {
+    diesel::sql_query(sql)
+        .load::<Line>(conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|l| l.line)
+        .collect()
+}
+
+/// Everything the migrations define in the database, one line per fact,
+/// sorted: tables and their settings, columns, constraints, indexes,
+/// policies, types, privileges and comments.
+fn schema_snapshot(conn: &mut PgConnection) -> Vec<String> {
+    lines(
+        conn,
+        r#"
+WITH rel AS (
+    SELECT c.oid, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relname NOT LIKE '__diesel_schema_migrations%'
+)
+SELECT format('relation %s kind=%s rls=%s forced=%s acl=%s', relname, relkind,
+              relrowsecurity, relforcerowsecurity,
+              -- A revoked grant leaves the default privileges spelled out.
+              coalesce(relacl, acldefault('r', relowner))) AS line
+FROM rel JOIN pg_class USING (oid, relname, relkind, relrowsecurity, relforcerowsecurity)
+UNION ALL
+SELECT format('column %s.%s %s notnull=%s default=%s acl=%s', rel.relname, a.attname,
+              format_type(a.atttypid, a.atttypmod), a.attnotnull,
+              pg_get_expr(d.adbin, d.adrelid), a.attacl)
+FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE rel.relkind = 'r'
+UNION ALL
+SELECT format('constraint %s.%s %s', rel.relname, con.conname, pg_get_constraintdef(con.oid))
+FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
+UNION ALL
+SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+FROM pg_index i JOIN rel ON rel.oid = i.indrelid
+UNION ALL
+SELECT format('policy %s.%s %s %s using=%s check=%s', tablename, policyname, cmd, roles,
+              qual, with_check)
+FROM pg_policies WHERE schemaname = 'public'
+UNION ALL
+SELECT format('type %s %s', t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder))
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_enum e ON e.enumtypid = t.oid
+WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'c') AND t.typrelid = 0
+GROUP BY t.typname
+UNION ALL
+SELECT format('function %s', p.oid::regprocedure)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+UNION ALL
+SELECT format('comment %s %s', d.objoid::regclass, d.description)
+FROM pg_description d JOIN rel ON rel.oid = d.objoid AND d.objsubid = 0
+UNION ALL
+SELECT format('comment %s.%s %s', rel.relname, d.objsubid, d.description)
+FROM pg_description d JOIN rel ON rel.oid = d.objoid AND d.objsubid > 0
+ORDER BY 1
+"#,
+    )
+}
+
+/// Asserts two snapshots are equal, showing only the lines that differ.
+fn assert_same_schema(actual: &[String], expected: &[String], context: &str) {
+    let only_actual: Vec<_> = actual.iter().filter(|l| !expected.contains(l)).collect();
+    let only_expected: Vec<_> = expected.iter().filter(|l| !actual.contains(l)).collect();
+    assert!(
+        only_actual.is_empty() && only_expected.is_empty(),
+        "{context}\nunexpected: {only_actual:#?}\nmissing: {only_expected:#?}"
+    );
+}
+
+#[test]
+fn each_down_migration_reverts_its_up_migration() {
+    let db = TestDb::empty();
+    let mut conn = db.admin();
+
+    // Apply one migration at a time, remembering the schema before each.
+    let mut before = Vec::new();
+    while conn
+        .has_pending_migration(MIGRATIONS)
+        .expect("list pending migrations")
+    {
+        before.push(schema_snapshot(&mut conn));
+        conn.run_next_migration(MIGRATIONS)
+            .expect("apply a migration");
+    }
+    assert_eq!(before.len(), 3, "three migrations");
+    let migrated = schema_snapshot(&mut conn);
+    assert!(
+        migrated
+            .iter()
+            .any(|l| l.starts_with("policy skill_messages.")),
+        "the migrated schema has the policies: {migrated:#?}"
+    );
+
+    // Revert them one at a time: each leaves the schema as it found it.
+    while let Some(expected) = before.pop() {
+        let reverted = conn
+            .revert_last_migration(MIGRATIONS)
+            .expect("revert a migration")
+            .to_string();
+        let context = format!("after reverting {reverted}");
+        assert_same_schema(&schema_snapshot(&mut conn), &expected, &context);
+    }
+    assert!(schema_snapshot(&mut conn).is_empty(), "nothing is left");
+
+    // And up again gives the same schema as the first time.
+    run_migrations(&mut conn).expect("migrate again");
+    assert_same_schema(&schema_snapshot(&mut conn), &migrated, "up, down, up");
+
+    // The same as the template every other test starts from, once the
+    // grants the harness adds for its DML login are taken away.
+    let fresh = TestDb::new();
+    let mut fresh = fresh.admin();
+    fresh
+        .batch_execute(&format!(
+            "REVOKE ALL ON tenants, users, skills, skill_messages FROM {}",
+            common::DML_LOGIN
+        ))
+        .expect("revoke the DML login's grants");
+    assert_same_schema(&schema_snapshot(&mut fresh), &migrated, "the template");
+}
+
+#[test]
+fn concurrent_migration_runs_apply_each_migration_once() {
+    const RUNNERS: usize = 6;
+    let db = TestDb::empty();
+    let url = db.admin_url();
+    let start = Arc::new(Barrier::new(RUNNERS));
+    let runners: Vec<_> = (0..RUNNERS)
+        .map(|_| {
+            let (url, start) = (url.clone(), Arc::clone(&start));
+            thread::spawn(move || {
+                let mut conn = connect(&url);
+                start.wait();
+                run_migrations(&mut conn)
+            })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for runner in runners {
+        let versions = runner
+            .join()
+            .expect("runner thread")
+            .expect("every concurrent run succeeds");
+        applied.extend(versions);
+    }
+    let distinct: BTreeSet<_> = applied.iter().collect();
+    assert_eq!(
+        applied.len(),
+        3,
+        "each migration applied by one runner: {applied:?}"
+    );
+    assert_eq!(distinct.len(), 3);
+
+    let mut conn = db.admin();
+    let recorded = lines(
+        &mut conn,
+        "SELECT version AS line FROM __diesel_schema_migrations ORDER BY 1",
+    );
+    assert_eq!(recorded.len(), 3);
+    assert!(
+        run_migrations(&mut conn)
+            .expect("nothing pending")
+            .is_empty()
+    );
+}
+
+const TABLES: [&str; 4] = ["tenants", "users", "skills", "skill_messages"];
+
+#[test]
+fn every_table_forces_one_tenant_policy_for_every_command() {
+    let db = TestDb::new();
+    let mut conn = db.admin();
+    let tables = lines(
+        &mut conn,
+        "SELECT format('%s %s %s', relname, relrowsecurity, relforcerowsecurity) AS line
+         FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+           AND relname <> '__diesel_schema_migrations' ORDER BY 1",
+    );
+    assert_eq!(
+        tables,
+        [
+            "skill_messages t t",
+            "skills t t",
+            "tenants t t",
+            "users t t"
+        ]
+    );
+    let policies = lines(
+        &mut conn,
+        "SELECT format('%s %s %s %s %s', tablename, policyname, permissive, cmd, roles)
+             AS line
+         FROM pg_policies WHERE schemaname = 'public' ORDER BY 1",
+    );
+    assert_eq!(
+        policies,
+        TABLES
+            .iter()
+            .map(|t| format!("{t} tenant_isolation PERMISSIVE ALL {{public}}"))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    // USING and WITH CHECK are the same tenant test on every table.
+    let expressions = lines(
+        &mut conn,
+        "SELECT DISTINCT format('%s | %s', replace(qual, '(id ', '(tenant_id '),
+                                replace(with_check, '(id ', '(tenant_id '))
+             AS line
+         FROM pg_policies WHERE schemaname = 'public'",
+    );
+    assert_eq!(expressions.len(), 1, "{expressions:?}");
+    assert!(
+        expressions[0].contains("current_setting('app.current_tenant_id'::text, true)"),
+        "{expressions:?}"
+    );
+}
+
+#[test]
+fn the_runtime_role_cannot_bypass_row_level_security() {
+    let db = TestDb::new();
+    let mut conn = db.admin();
+    let attributes = lines(
+        &mut conn,
+        "SELECT format('super=%s bypassrls=%s login=%s createrole=%s createdb=%s',
+                       rolsuper, rolbypassrls, rolcanlogin, rolcreaterole, rolcreatedb)
+             AS line
+         FROM pg_roles WHERE rolname = 'skill_messages_app'",
+    );
+    assert_eq!(
+        attributes,
+        ["super=f bypassrls=f login=f createrole=f createdb=f"]
+    );
+    let owned = lines(
+        &mut conn,
+        "SELECT relname::text AS line FROM pg_class
+         WHERE relowner = 'skill_messages_app'::regrole",
+    );
+    assert!(owned.is_empty(), "the runtime role owns {owned:?}");
+
+    let table_privileges = lines(
+        &mut conn,
+        "SELECT format('%s %s', table_name, string_agg(privilege_type, ',' ORDER BY privilege_type))
+             AS line
+         FROM information_schema.role_table_grants
+         WHERE grantee = 'skill_messages_app' GROUP BY table_name ORDER BY 1",
+    );
+    assert_eq!(
+        table_privileges,
+        [
+            "skill_messages SELECT",
+            "skills SELECT",
+            "tenants SELECT",
+            "users SELECT"
+        ]
+    );
+    let column_privileges = lines(
+        &mut conn,
+        "SELECT format('%s %s', privilege_type, string_agg(column_name, ',' ORDER BY column_name))
+             AS line
+         FROM information_schema.column_privileges
+         WHERE grantee = 'skill_messages_app' AND table_name = 'skill_messages'
+           AND privilege_type <> 'SELECT'
+         GROUP BY privilege_type ORDER BY 1",
+    );
+    assert_eq!(
+        column_privileges,
+        [
+            "INSERT from_user_id,message,proposed_parent_skill_id,subject_skill_id,\
+             tenant_id,to_user_id",
+            "UPDATE read_at,responded_at,status",
+        ]
+    );
+
+    verify_row_level_security(&mut conn).expect("the migrated database enforces RLS");
+}
+
+#[test]
+fn every_foreign_key_has_an_index_led_by_its_columns() {
+    let db = TestDb::new();
+    let mut conn = db.admin();
+    let foreign_keys = lines(
+        &mut conn,
+        "SELECT format('%s.%s', conrelid::regclass, conname) AS line
+         FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace
+         ORDER BY 1",
+    );
+    assert_eq!(foreign_keys.len(), 8, "{foreign_keys:#?}");
+    let unindexed = lines(
+        &mut conn,
+        "SELECT format('%s.%s', c.conrelid::regclass, c.conname) AS line
+         FROM pg_constraint c
+         WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+           AND NOT EXISTS (
+               SELECT FROM pg_index i
+               WHERE i.indrelid = c.conrelid AND i.indpred IS NULL
+                 AND (SELECT array_agg(k ORDER BY k)
+                      FROM unnest((i.indkey::int2[])[0:cardinality(c.conkey) - 1]) k)
+                     = (SELECT array_agg(k ORDER BY k) FROM unnest(c.conkey) k))",
+    );
+    assert!(
+        unindexed.is_empty(),
+        "foreign keys without an index: {unindexed:?}"
+    );
+}
+
+#[test]
+fn verification_refuses_a_database_where_the_policies_would_not_bind() {
+    let db = TestDb::new();
+    let mut conn = db.admin();
+    conn.batch_execute("ALTER TABLE skills NO FORCE ROW LEVEL SECURITY")
+        .expect("unforce");
+    conn.batch_execute("ALTER TABLE skill_messages OWNER TO skill_messages_app")
+        .expect("give the table away");
+    match verify_row_level_security(&mut conn) {
+        Err(Error::RlsNotEnforced(reason)) => {
+            assert!(
+                reason.contains("table skills does not enforce row-level security"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains("role skill_messages_app owns table skill_messages"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected RlsNotEnforced, got {other:?}"),
+    }
+
+    let empty = TestDb::empty();
+    match verify_row_level_security(&mut empty.admin()) {
+        Err(Error::RlsNotEnforced(reason)) => assert!(
+            reason.contains("table skill_messages does not exist: run the migrations"),
+            "{reason}"
+        ),
+        other => panic!("expected RlsNotEnforced, got {other:?}"),
+    }
+}
