@@ -1,0 +1,315 @@
+//! The tenant scope: one transaction, one tenant, the runtime role, and a
+//! connection that leaves it clean however the scope ends.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{APP_LOGIN, Fixture, TestDb, seed_tenant};
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use skill_messages::schema::skill_messages as messages;
+use skill_messages::{
+    Error, InboxQuery, Pool, SkillMessage, get_messages_for_user, get_unread_count_for_user,
+    send_skill_message, with_tenant,
+};
+
+fn two_tenants() -> (TestDb, Fixture, Fixture) {
+    let db = TestDb::new();
+    let mut admin = db.admin();
+    let a = seed_tenant(&mut admin, "tenant-a");
+    let b = seed_tenant(&mut admin, "tenant-b");
+    (db, a, b)
+}
+
+fn stored_messages(db: &TestDb) -> i64 {
+    messages::table
+        .count()
+        .get_result(&mut db.admin())
+        .expect("count as the superuser")
+}
+
+/// What a connection carries outside any scope.
+#[derive(Debug, PartialEq)]
+struct Session {
+    current_user: String,
+    tenant: Option<String>,
+    in_transaction: bool,
+}
+
+fn session(conn: &mut PgConnection) -> Session {
+    let (current_user, tenant): (String, Option<String>) = diesel::select((
+        diesel::dsl::sql::<Text>("current_user::text"),
+        diesel::dsl::sql::<Nullable<Text>>("current_setting('app.current_tenant_id', true)"),
+    ))
+    .get_result(conn)
+    .expect("read the session");
+    // SAVEPOINT succeeds only inside a transaction block.
+    let in_transaction = diesel::sql_query("SAVEPOINT probe").execute(conn).is_ok();
+    if in_transaction {
+        conn.batch_execute("RELEASE SAVEPOINT probe")
+            .expect("release");
+    }
+    Session {
+        current_user,
+        tenant: tenant.filter(|t| !t.is_empty()),
+        in_transaction,
+    }
+}
+
+fn clean(login: &str) -> Session {
+    Session {
+        current_user: login.to_owned(),
+        tenant: None,
+        in_transaction: false,
+    }
+}
+
+#[test]
+fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
+    let (db, a, _) = two_tenants();
+    let mut conn = db.app();
+
+    let failed: Result<(), Error> = with_tenant(&mut conn, a.tenant, |tx| {
+        send_skill_message(tx, a.proposal("first"))?;
+        send_skill_message(tx, a.proposal("second"))?;
+        Err(Error::NotFound(a.tenant))
+    });
+    assert!(matches!(failed, Err(Error::NotFound(_))));
+    assert_eq!(stored_messages(&db), 0, "an error rolls every call back");
+    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+
+    let (first, second, unread) = with_tenant(&mut conn, a.tenant, |tx| {
+        let first = send_skill_message(tx, a.proposal("first"))?;
+        let second = send_skill_message(tx, a.proposal("second"))?;
+        Ok::<_, Error>((first, second, get_unread_count_for_user(tx, a.bob)?))
+    })
+    .expect("a scope of three calls");
+    assert_eq!(
+        unread, 2,
+        "a call sees what earlier calls of its scope wrote"
+    );
+    assert_eq!(stored_messages(&db), 2);
+    assert_eq!(
+        first.created_at, second.created_at,
+        "one transaction, one now()"
+    );
+    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+}
+
+#[test]
+fn a_panic_rolls_back_and_hands_back_a_clean_connection() {
+    let (db, a, _) = two_tenants();
+    let mut conn = db.app();
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        let _ = with_tenant(&mut conn, a.tenant, |tx| -> Result<(), Error> {
+            send_skill_message(tx, a.proposal("lost"))?;
+            panic!("the caller's code fails mid-scope");
+        });
+    }));
+    assert!(panicked.is_err(), "the panic reaches the caller");
+    assert_eq!(stored_messages(&db), 0);
+    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+    with_tenant(&mut conn, a.tenant, |tx| {
+        send_skill_message(tx, a.proposal("kept"))
+    })
+    .expect("the connection works");
+    assert_eq!(stored_messages(&db), 1);
+
+    // A pooled connection that saw a panic is replaced, and the pool goes on.
+    let pool = db.pool_of(1);
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        let _ = pool.with_tenant(a.tenant, |_| -> Result<(), Error> { panic!("again") });
+    }));
+    assert!(panicked.is_err());
+    let unread = pool
+        .with_tenant(a.tenant, |tx| get_unread_count_for_user(tx, a.bob))
+        .expect("the pool recovers");
+    assert_eq!(unread, 1);
+}
+
+/// One pooled connection serves tenant A, then B, then no tenant, over and
+/// over, with its prepared statements cached throughout: no row crosses.
+#[test]
+fn one_pooled_connection_serves_tenants_in_turn_without_crossing() {
+    let (db, a, b) = two_tenants();
+    let pool = db.pool_of(1);
+    for f in [&a, &b] {
+        pool.with_tenant(f.tenant, |tx| send_skill_message(tx, f.proposal("hello")))
+            .expect("send");
+    }
+    for _ in 0..8 {
+        for f in [&a, &b] {
+            let inbox = pool
+                .with_tenant(f.tenant, |tx| {
+                    get_messages_for_user(tx, f.bob, InboxQuery::default())
+                })
+                .expect("list");
+            assert_eq!(inbox.items.len(), 1);
+            assert!(inbox.items.iter().all(|m| m.tenant_id == f.tenant));
+            // The other tenant's user is unknown here.
+            let other = if f.tenant == a.tenant { &b } else { &a };
+            let unknown = pool.with_tenant(f.tenant, |tx| get_unread_count_for_user(tx, other.bob));
+            assert!(matches!(unknown, Err(Error::UnknownUser(id)) if id == other.bob));
+        }
+        let mut conn = pool.get().expect("the same connection, outside a scope");
+        assert_eq!(session(&mut conn), clean(APP_LOGIN));
+        let visible: Vec<SkillMessage> = messages::table
+            .select(SkillMessage::as_select())
+            .load(&mut conn)
+            .expect("read with no tenant");
+        assert!(visible.is_empty());
+    }
+    assert_eq!(pool.r2d2().state().connections, 1);
+}
+
+/// A pool that logs in as the superuser still runs every scope as the
+/// runtime role, bound by the policies.
+#[test]
+fn a_scope_runs_as_the_runtime_role_whatever_the_login() {
+    let (db, a, b) = two_tenants();
+    let pool = Pool::builder()
+        .max_size(1)
+        .build(&db.admin_url())
+        .expect("a pool of superuser connections");
+    pool.with_tenant(b.tenant, |tx| send_skill_message(tx, b.proposal("in B")))
+        .expect("send in B");
+    let (role, visible) = pool
+        .with_tenant(a.tenant, |tx| {
+            let conn = tx.connection();
+            let role: String =
+                diesel::select(diesel::dsl::sql::<Text>("current_user::text")).get_result(conn)?;
+            let visible: i64 = messages::table.count().get_result(conn)?;
+            Ok::<_, Error>((role, visible))
+        })
+        .expect("read in A");
+    assert_eq!(role, "skill_messages_app");
+    assert_eq!(visible, 0, "B's message is hidden from A, superuser or not");
+    let mut conn = pool.get().expect("connection");
+    assert_eq!(session(&mut conn), clean("postgres"));
+}
+
+#[test]
+fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
+    let (db, a, _) = two_tenants();
+    let mut conn = db.dml();
+    let refused = with_tenant(&mut conn, a.tenant, |tx| {
+        get_unread_count_for_user(tx, a.bob)
+    });
+    match refused {
+        Err(Error::Database(e)) => assert!(
+            e.to_string().contains("permission denied to set role"),
+            "{e}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(session(&mut conn), clean(common::DML_LOGIN));
+
+    // A pool of such logins is refused when it is built.
+    match Pool::builder().max_size(1).build(&db.dml_url()) {
+        Err(Error::RlsNotEnforced(reason)) => assert!(
+            reason
+                .contains("login role skill_messages_test_dml cannot take role skill_messages_app"),
+            "{reason}"
+        ),
+        other => panic!("expected RlsNotEnforced, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_scope_cannot_open_inside_another_transaction() {
+    let (db, a, _) = two_tenants();
+    let mut conn = db.app();
+    let mut refused = None;
+    conn.transaction(|conn| {
+        refused = Some(with_tenant(conn, a.tenant, |tx| {
+            send_skill_message(tx, a.proposal("nested"))
+        }));
+        diesel::sql_query("SELECT 1").execute(conn)
+    })
+    .expect("the caller's transaction is untouched and commits");
+    assert!(
+        matches!(
+            refused,
+            Some(Err(Error::Database(
+                diesel::result::Error::AlreadyInTransaction
+            )))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(stored_messages(&db), 0);
+}
+
+#[test]
+fn a_statement_timeout_leaves_no_tenant_or_role_behind() {
+    let (db, a, _) = two_tenants();
+    let pool = Pool::builder()
+        .max_size(1)
+        .statement_timeout(Some(Duration::from_millis(50)))
+        .build(&db.app_url())
+        .expect("pool");
+    let timed_out = pool.with_tenant(a.tenant, |tx| {
+        send_skill_message(tx, a.proposal("lost with the timeout"))?;
+        diesel::sql_query("SELECT pg_sleep(1)").execute(tx.connection())?;
+        Ok::<_, Error>(())
+    });
+    match timed_out {
+        Err(Error::Database(e)) => assert!(e.to_string().contains("statement timeout"), "{e}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(
+        session(&mut pool.get().expect("connection")),
+        clean(APP_LOGIN)
+    );
+    assert_eq!(stored_messages(&db), 0);
+    let unread = pool
+        .with_tenant(a.tenant, |tx| get_unread_count_for_user(tx, a.bob))
+        .expect("the connection goes on");
+    assert_eq!(unread, 0);
+}
+
+/// Counts the statements a connection sends and the statements it prepares.
+#[derive(Default)]
+struct Counts {
+    statements: usize,
+    prepared: usize,
+}
+
+fn counting(conn: &mut PgConnection) -> Arc<Mutex<Counts>> {
+    let counts = Arc::new(Mutex::new(Counts::default()));
+    let seen = Arc::clone(&counts);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        let mut counts = seen.lock().expect("counts");
+        match event {
+            InstrumentationEvent::StartQuery { .. } => counts.statements += 1,
+            InstrumentationEvent::CacheQuery { .. } => counts.prepared += 1,
+            _ => {}
+        }
+    });
+    counts
+}
+
+/// A service call whose statement is prepared costs three round trips:
+/// `BEGIN` with the tenant and role, the statement, `COMMIT`.
+#[test]
+fn a_prepared_service_call_costs_three_round_trips() {
+    let (db, a, _) = two_tenants();
+    let mut conn = db.app();
+    let counts = counting(&mut conn);
+    let call = |conn: &mut PgConnection| {
+        with_tenant(conn, a.tenant, |tx| get_unread_count_for_user(tx, a.bob))
+            .expect("count unread")
+    };
+    call(&mut conn);
+    {
+        let first = counts.lock().expect("counts");
+        assert_eq!((first.statements, first.prepared), (3, 1));
+    }
+    *counts.lock().expect("counts") = Counts::default();
+    call(&mut conn);
+    let second = counts.lock().expect("counts");
+    assert_eq!((second.statements, second.prepared), (3, 0));
+}
