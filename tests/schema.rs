@@ -360,3 +360,29 @@ fn verification_refuses_a_database_where_the_policies_would_not_bind() {
         other => panic!("expected RlsNotEnforced, got {other:?}"),
     }
 }
+
+/// A migration that fails is reported as `Error::Migration` and leaves
+/// nothing of itself behind: each migration runs in its own transaction.
+#[test]
+fn a_failing_migration_is_a_typed_error_and_applies_nothing() {
+    let db = TestDb::empty();
+    let mut conn = db.admin();
+    conn.batch_execute("CREATE TABLE skills (squatter int)")
+        .expect("occupy a table name the migrations need");
+    let before = schema_snapshot(&mut conn);
+    match run_migrations(&mut conn) {
+        Err(Error::Migration(cause)) => assert!(
+            cause
+                .to_string()
+                .contains("relation \"skills\" already exists"),
+            "{cause}"
+        ),
+        other => panic!("expected a migration error, got {other:?}"),
+    }
+    assert_same_schema(&schema_snapshot(&mut conn), &before, "after the failure");
+    let applied = lines(
+        &mut conn,
+        "SELECT version AS line FROM __diesel_schema_migrations",
+    );
+    assert!(applied.is_empty(), "{applied:?}");
+}

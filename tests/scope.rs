@@ -220,6 +220,17 @@ fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
 }
 
 #[test]
+fn a_pool_that_cannot_connect_is_a_typed_error() {
+    let unreachable = Pool::builder()
+        .connection_timeout(Duration::from_millis(300))
+        .build("postgres://postgres@127.0.0.1:1/nowhere");
+    assert!(
+        matches!(unreachable, Err(Error::Pool(_))),
+        "{unreachable:?}"
+    );
+}
+
+#[test]
 fn a_scope_cannot_open_inside_another_transaction() {
     let (db, a, _) = two_tenants();
     let mut conn = db.app();
