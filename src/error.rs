@@ -8,8 +8,10 @@ use crate::models::SkillMessageStatus;
 
 /// Everything that can go wrong in this crate, as values a caller can `match`.
 ///
-/// Whenever one of these is returned, nothing was written: a refused call
-/// changes no row, and a tenant scope that returns an error rolls back.
+/// A refused call changes no row, and a tenant scope that returns an error
+/// rolls back: nothing was written, except that after
+/// [`CommitOutcomeUnknown`](Error::CommitOutcomeUnknown) the scope's writes
+/// may all have been committed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -73,6 +75,11 @@ pub enum Error {
     /// `skill_messages_app`: the reason says why.
     #[error("row-level security is not enforced: {0}")]
     RlsNotEnforced(String),
+
+    /// The connection failed while the scope was committing: its writes are
+    /// either all committed or all absent, and only reading them back tells.
+    #[error("the connection failed during commit, so the outcome is unknown: {0}")]
+    CommitOutcomeUnknown(diesel::result::Error),
 
     /// An error from PostgreSQL or from diesel.
     #[error(transparent)]

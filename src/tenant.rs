@@ -5,6 +5,7 @@ use std::panic::{self, AssertUnwindSafe};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use diesel::sql_types::Text;
 use uuid::Uuid;
 
@@ -62,6 +63,12 @@ impl TenantConn<'_> {
 /// transaction. The transaction is `READ COMMITTED` whatever the server's
 /// default.
 ///
+/// A scope in which a statement failed cannot commit: if `f` returns `Ok`
+/// after ignoring an error, the scope rolls back and returns the error. If
+/// the connection fails during the commit itself, the error is
+/// [`Error::CommitOutcomeUnknown`]: the writes are then either all committed
+/// or all absent, and only the database can tell which.
+///
 /// `conn` must not be in a transaction already, and its login role must be
 /// a member of [`APP_ROLE`] (or a superuser).
 ///
@@ -106,10 +113,7 @@ where
         })
     }));
     match outcome {
-        Ok(Ok(value)) => {
-            AnsiTransactionManager::commit_transaction(conn).map_err(Error::from)?;
-            Ok(value)
-        }
+        Ok(Ok(value)) => commit(conn).map(|()| value).map_err(E::from),
         Ok(Err(error)) => {
             // The caller's error says more than a failed rollback would; a
             // connection that cannot roll back is marked broken by diesel.
@@ -119,6 +123,26 @@ where
         Err(panic) => {
             let _ = AnsiTransactionManager::rollback_transaction(conn);
             panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// Commits the scope's transaction, in the round trip of the `COMMIT`.
+///
+/// Had a statement failed earlier in the scope, and the closure gone on
+/// regardless, PostgreSQL would answer `COMMIT` with a silent rollback: the
+/// `SELECT 1` before it fails instead, and the scope reports the error.
+fn commit(conn: &mut PgConnection) -> Result<(), Error> {
+    // diesel follows the transaction's end from libpq's status.
+    match conn.batch_execute("SELECT 1; COMMIT") {
+        Ok(()) => Ok(()),
+        Err(error @ DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => {
+            Err(Error::CommitOutcomeUnknown(error))
+        }
+        Err(error) => {
+            // Still open if `SELECT 1` failed; already ended if COMMIT did.
+            let _ = AnsiTransactionManager::rollback_transaction(conn);
+            Err(error.into())
         }
     }
 }

@@ -100,6 +100,35 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
     assert_eq!(session(&mut conn), clean(APP_LOGIN));
 }
 
+/// A closure that ignores a failed statement and returns `Ok` does not get
+/// a silent rollback dressed as a commit: the scope fails.
+#[test]
+fn a_scope_whose_statement_failed_cannot_commit() {
+    let (db, a, b) = two_tenants();
+    let mut conn = db.app();
+    let result = with_tenant(&mut conn, a.tenant, |tx| {
+        let kept = send_skill_message(tx, a.proposal("would be lost"))?;
+        let ignored = send_skill_message(
+            tx,
+            skill_messages::NewSkillMessage {
+                to_user_id: b.bob,
+                ..a.proposal("to another tenant's user")
+            },
+        );
+        assert!(matches!(ignored, Err(Error::UnknownUser(_))));
+        Ok::<_, Error>(kept)
+    });
+    match result {
+        Err(Error::Database(e)) => assert!(
+            e.to_string().contains("current transaction is aborted"),
+            "{e}"
+        ),
+        other => panic!("expected the scope to fail, got {other:?}"),
+    }
+    assert_eq!(stored_messages(&db), 0);
+    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+}
+
 #[test]
 fn a_panic_rolls_back_and_hands_back_a_clean_connection() {
     let (db, a, _) = two_tenants();
