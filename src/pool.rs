@@ -5,10 +5,11 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::tenant::{TenantConn, verify_row_level_security, with_tenant};
+use crate::tenant::{TenantConn, begin, run_begun, verify_row_level_security};
 
 /// A pool of PostgreSQL connections from which tenant scopes are opened.
 ///
@@ -31,13 +32,29 @@ impl Pool {
 
     /// Runs `f` in a tenant scope on a pooled connection; see
     /// [`with_tenant`](crate::with_tenant).
+    ///
+    /// A pooled connection the server has closed (a restart, an idle
+    /// timeout, a terminated backend) is replaced before `f` runs, so it
+    /// costs a reconnection, not an error.
     pub fn with_tenant<T, E, F>(&self, tenant_id: Uuid, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
         E: From<Error>,
     {
-        let mut conn = self.inner.get().map_err(Error::from)?;
-        with_tenant(&mut conn, tenant_id, f)
+        // A connection the server closed while it sat idle in the pool fails
+        // at BEGIN, before `f` runs: nothing was done, so take another.
+        // Diesel marks the dead one broken and the pool drops it.
+        let mut retries = self.inner.max_size();
+        loop {
+            let mut conn = self.inner.get().map_err(Error::from)?;
+            match begin(&mut conn, tenant_id) {
+                Ok(()) => return run_begun(&mut conn, tenant_id, f),
+                Err(DatabaseError(DatabaseErrorKind::ClosedConnection, _)) if retries > 0 => {
+                    retries -= 1;
+                }
+                Err(error) => return Err(Error::from(error).into()),
+            }
+        }
     }
 
     /// A plain pooled connection, outside any tenant scope: it sees no

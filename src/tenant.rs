@@ -85,27 +85,39 @@ where
     F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
     E: From<Error>,
 {
+    begin(conn, tenant_id).map_err(Error::from)?;
+    run_begun(conn, tenant_id, f)
+}
+
+/// Opens a tenant scope's transaction: `BEGIN`, the tenant and the role in
+/// one round trip.
+pub(crate) fn begin(conn: &mut PgConnection, tenant_id: Uuid) -> QueryResult<()> {
     // A UUID's text form is hex digits and dashes: nothing to escape.
-    let begin = format!(
+    let sql = format!(
         "BEGIN ISOLATION LEVEL READ COMMITTED; \
          SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true); \
          SET LOCAL ROLE {APP_ROLE}"
     );
-    match AnsiTransactionManager::begin_transaction_sql(conn, &begin) {
-        Ok(()) => {}
+    match AnsiTransactionManager::begin_transaction_sql(conn, &sql) {
         // Nothing was sent: the caller's own transaction stays as it was.
-        Err(error @ diesel::result::Error::AlreadyInTransaction) => {
-            return Err(Error::from(error).into());
-        }
+        Err(error @ diesel::result::Error::AlreadyInTransaction) => Err(error),
         Err(error) => {
             // A statement after BEGIN failed: end the transaction it left
             // open. If even that fails, diesel marks the connection broken
             // and a pool discards it.
             let _ = conn.batch_execute("ROLLBACK");
-            return Err(Error::from(error).into());
+            Err(error)
         }
+        Ok(()) => Ok(()),
     }
+}
 
+/// Runs `f` in the transaction [`begin`] opened, then commits or rolls back.
+pub(crate) fn run_begun<T, E, F>(conn: &mut PgConnection, tenant_id: Uuid, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         f(&mut TenantConn {
             conn: &mut *conn,

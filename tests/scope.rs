@@ -248,6 +248,35 @@ fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
     }
 }
 
+/// Terminates every connection the app login has to the test database.
+fn terminate_app_connections(db: &TestDb) -> i64 {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND usename = '{APP_LOGIN}'"
+    )))
+    .get_result(&mut db.admin())
+    .expect("terminate the app's connections")
+}
+
+#[test]
+fn a_pool_replaces_connections_the_server_closed() {
+    let (db, a, _) = two_tenants();
+    let pool = db.pool_of(3);
+    for round in 0..3 {
+        let killed = terminate_app_connections(&db);
+        assert_eq!(killed, 3, "round {round}: every pooled connection was open");
+        // Let the backends exit before the pool hands their connections out.
+        std::thread::sleep(Duration::from_millis(100));
+        let unread = pool
+            .with_tenant(a.tenant, |tx| get_unread_count_for_user(tx, a.bob))
+            .expect("the dead connections are replaced, not reported");
+        assert_eq!(unread, 0);
+        while pool.r2d2().state().connections < 3 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 #[test]
 fn a_pool_that_cannot_connect_is_a_typed_error() {
     let unreachable = Pool::builder()
