@@ -4,10 +4,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Barrier};
-use std::thread;
+use std::process::{Command, Stdio};
 
-use common::{TestDb, connect};
+use common::TestDb;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -145,35 +144,44 @@ fn each_down_migration_reverts_its_up_migration() {
     assert_same_schema(&schema_snapshot(&mut fresh), &migrated, "the template");
 }
 
+/// Several processes migrate one database at the same moment: all succeed,
+/// and each migration is applied by exactly one of them.
 #[test]
-fn concurrent_migration_runs_apply_each_migration_once() {
-    const RUNNERS: usize = 6;
+fn concurrent_migration_processes_apply_each_migration_once() {
+    const PROCESSES: usize = 6;
     let db = TestDb::empty();
     let url = db.admin_url();
-    let start = Arc::new(Barrier::new(RUNNERS));
-    let runners: Vec<_> = (0..RUNNERS)
+    let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
-            let (url, start) = (url.clone(), Arc::clone(&start));
-            thread::spawn(move || {
-                let mut conn = connect(&url);
-                start.wait();
-                run_migrations(&mut conn)
-            })
+            Command::new(env!("CARGO_BIN_EXE_skill-messages-migrate"))
+                .env("DATABASE_URL", &url)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start skill-messages-migrate")
         })
         .collect();
     let mut applied = Vec::new();
-    for runner in runners {
-        let versions = runner
-            .join()
-            .expect("runner thread")
-            .expect("every concurrent run succeeds");
-        applied.extend(versions);
+    for child in children {
+        let output = child
+            .wait_with_output()
+            .expect("wait for a migration process");
+        assert!(
+            output.status.success(),
+            "a migration process failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        applied.extend(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
     }
     let distinct: BTreeSet<_> = applied.iter().collect();
     assert_eq!(
         applied.len(),
         3,
-        "each migration applied by one runner: {applied:?}"
+        "each migration applied by one process: {applied:?}"
     );
     assert_eq!(distinct.len(), 3);
 
@@ -182,7 +190,7 @@ fn concurrent_migration_runs_apply_each_migration_once() {
         &mut conn,
         "SELECT version AS line FROM __diesel_schema_migrations ORDER BY 1",
     );
-    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded, distinct.into_iter().cloned().collect::<Vec<_>>());
     assert!(
         run_migrations(&mut conn)
             .expect("nothing pending")
