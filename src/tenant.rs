@@ -93,9 +93,13 @@ where
 /// one round trip.
 pub(crate) fn begin(conn: &mut PgConnection, tenant_id: Uuid) -> QueryResult<()> {
     // A UUID's text form is hex digits and dashes: nothing to escape.
+    // `pg_temp` named last in the search path keeps a temporary table from
+    // shadowing the crate's tables, as it would by default.
     let sql = format!(
         "BEGIN ISOLATION LEVEL READ COMMITTED; \
-         SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true); \
+         SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true), \
+                set_config('search_path', \
+                    concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp'), true); \
          SET LOCAL ROLE {APP_ROLE}"
     );
     match AnsiTransactionManager::begin_transaction_sql(conn, &sql) {
@@ -143,10 +147,13 @@ where
 ///
 /// Had a statement failed earlier in the scope, and the closure gone on
 /// regardless, PostgreSQL would answer `COMMIT` with a silent rollback: the
-/// `SELECT 1` before it fails instead, and the scope reports the error.
+/// `SELECT 1` before it fails instead, and the scope reports the error. The
+/// resets undo a session-level `SET` of the role or the tenant that the
+/// closure may have made, which would otherwise outlive the scope.
 fn commit(conn: &mut PgConnection) -> Result<(), Error> {
+    let sql = format!("SELECT 1; RESET ROLE; RESET {TENANT_SETTING}; COMMIT");
     // diesel follows the transaction's end from libpq's status.
-    match conn.batch_execute("SELECT 1; COMMIT") {
+    match conn.batch_execute(&sql) {
         Ok(()) => Ok(()),
         Err(error @ DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => {
             Err(Error::CommitOutcomeUnknown(error))

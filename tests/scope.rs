@@ -248,6 +248,55 @@ fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
     }
 }
 
+/// Whatever the closure sets for its session, the tenant and the role end
+/// with the scope.
+#[test]
+fn session_level_settings_made_in_a_scope_end_with_it() {
+    let (db, a, b) = two_tenants();
+    let mut conn = db.app();
+    with_tenant(&mut conn, a.tenant, |tx| {
+        let conn = tx.connection();
+        conn.batch_execute(&format!("SET app.current_tenant_id = '{}'", b.tenant))?;
+        conn.batch_execute("SET ROLE skill_messages_app")?;
+        Ok::<_, Error>(())
+    })
+    .expect("a scope that sets session-level values");
+    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+}
+
+/// A temporary table named like one of the crate's tables does not shadow
+/// it for the scopes that come after, whatever tenant they serve.
+#[test]
+fn a_temporary_table_cannot_shadow_the_crates_tables() {
+    let (db, a, b) = two_tenants();
+    let pool = db.pool_of(1);
+    pool.with_tenant(b.tenant, |tx| send_skill_message(tx, b.proposal("real")))
+        .expect("send in B");
+    pool.with_tenant(a.tenant, |tx| {
+        let conn = tx.connection();
+        conn.batch_execute(
+            "CREATE TEMP TABLE skill_messages AS SELECT * FROM public.skill_messages;
+             CREATE TEMP TABLE users AS SELECT * FROM public.users",
+        )?;
+        // Even in the scope that made them, unqualified names are the real tables.
+        let visible: i64 = messages::table.count().get_result(conn)?;
+        assert_eq!(visible, 0, "A sees none of B's messages");
+        Ok::<_, Error>(())
+    })
+    .expect("create temporary tables");
+    let (inbox, unread) = pool
+        .with_tenant(b.tenant, |tx| {
+            Ok::<_, Error>((
+                get_messages_for_user(tx, b.bob, InboxQuery::default())?,
+                get_unread_count_for_user(tx, b.bob)?,
+            ))
+        })
+        .expect("B's inbox");
+    assert_eq!((inbox.items.len(), unread), (1, 1));
+    let unknown = pool.with_tenant(a.tenant, |tx| get_unread_count_for_user(tx, b.bob));
+    assert!(matches!(unknown, Err(Error::UnknownUser(_))), "{unknown:?}");
+}
+
 /// Terminates every connection the app login has to the test database.
 fn terminate_app_connections(db: &TestDb) -> i64 {
     diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
