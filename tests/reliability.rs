@@ -1113,6 +1113,17 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         ));
         cases.push(("send", format!("{name} parent"), send(parent), expected));
     }
+    // A scope whose tenant does not exist has no users either.
+    let nowhere = pool.with_tenant(Uuid::new_v4(), |tx| {
+        send_skill_message(tx, a.proposal("x")).map(|m| m.message)
+    });
+    let expected = format!("UnknownUser({})", a.alice);
+    cases.push((
+        "send",
+        "in a tenant that does not exist".into(),
+        nowhere,
+        expected,
+    ));
     let self_message = NewSkillMessage {
         to_user_id: a.alice,
         ..a.proposal("x")
