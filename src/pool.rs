@@ -158,7 +158,8 @@ impl PoolBuilder {
     }
 }
 
-/// Session settings applied once to every new connection.
+/// Session settings applied once to every new connection: the statement
+/// timeout, and a search path that names `pg_temp` last.
 #[derive(Debug)]
 struct SessionSettings {
     statement_timeout: Option<Duration>,
@@ -167,7 +168,14 @@ struct SessionSettings {
 impl CustomizeConnection<PgConnection, r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), r2d2::Error> {
         let millis = self.statement_timeout.map_or(0, |t| t.as_millis());
-        conn.batch_execute(&format!("SET statement_timeout = {millis}"))
-            .map_err(r2d2::Error::QueryError)
+        // `pg_temp` named last: a temporary table left on a pooled
+        // connection cannot shadow the crate's tables for later scopes, as
+        // it would with the default path, which searches it first.
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {millis}; \
+             SELECT set_config('search_path', \
+                 concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp'), false)"
+        ))
+        .map_err(r2d2::Error::QueryError)
     }
 }

@@ -93,13 +93,9 @@ where
 /// one round trip.
 pub(crate) fn begin(conn: &mut PgConnection, tenant_id: Uuid) -> QueryResult<()> {
     // A UUID's text form is hex digits and dashes: nothing to escape.
-    // `pg_temp` named last in the search path keeps a temporary table from
-    // shadowing the crate's tables, as it would by default.
     let sql = format!(
         "BEGIN ISOLATION LEVEL READ COMMITTED; \
-         SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true), \
-                set_config('search_path', \
-                    concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp'), true); \
+         SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true); \
          SET LOCAL ROLE {APP_ROLE}"
     );
     match AnsiTransactionManager::begin_transaction_sql(conn, &sql) {
