@@ -141,13 +141,14 @@ where
 
 /// Commits the scope's transaction, in the round trip of the `COMMIT`.
 ///
-/// Had a statement failed earlier in the scope, and the closure gone on
-/// regardless, PostgreSQL would answer `COMMIT` with a silent rollback: the
-/// `SELECT 1` before it fails instead, and the scope reports the error. The
-/// resets undo a session-level `SET` of the role or the tenant that the
-/// closure may have made, which would otherwise outlive the scope.
+/// The resets undo a session-level `SET` of the role or the tenant that the
+/// closure may have made, which would otherwise outlive the scope. They also
+/// guard the commit: had a statement failed earlier in the scope, and the
+/// closure gone on regardless, PostgreSQL would answer `COMMIT` with a
+/// silent rollback; a `RESET` in the aborted transaction fails instead, and
+/// the scope reports the error.
 fn commit(conn: &mut PgConnection) -> Result<(), Error> {
-    let sql = format!("SELECT 1; RESET ROLE; RESET {TENANT_SETTING}; COMMIT");
+    let sql = format!("RESET ROLE; RESET {TENANT_SETTING}; COMMIT");
     // diesel follows the transaction's end from libpq's status.
     match conn.batch_execute(&sql) {
         Ok(()) => Ok(()),
@@ -155,7 +156,7 @@ fn commit(conn: &mut PgConnection) -> Result<(), Error> {
             Err(Error::CommitOutcomeUnknown(error))
         }
         Err(error) => {
-            // Still open if `SELECT 1` failed; already ended if COMMIT did.
+            // Still open if a reset failed; already ended if COMMIT did.
             let _ = AnsiTransactionManager::rollback_transaction(conn);
             Err(error.into())
         }
