@@ -2,7 +2,9 @@
 //! transaction, and sees and changes only the scope's tenant.
 
 use diesel::dsl::{exists, now};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use diesel::sql_types::{Nullable, Timestamptz};
 use uuid::Uuid;
@@ -21,6 +23,39 @@ diesel::define_sql_function! {
     /// SQL `coalesce` of a nullable timestamp and a fallback.
     fn coalesce(value: Nullable<Timestamptz>, fallback: Timestamptz) -> Nullable<Timestamptz>;
 }
+
+/// A write statement kept prepared on the connection.
+///
+/// Diesel prepares an `INSERT` or `UPDATE` anew for every call, since a
+/// changeset or an optional value may change its SQL; PostgreSQL then parses
+/// and plans it, policies included, every time. The statements wrapped here
+/// have a fixed SQL text for each shape of their values, and diesel's cache
+/// is keyed by that text, so caching them is sound: each shape is prepared
+/// once per connection.
+#[derive(Debug, Clone, Copy)]
+struct Prepared<Q>(Q);
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> QueryId for Prepared<Q> {
+    type QueryId = ();
+    // Keyed by its SQL text, not by its type.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Prepared<Q> {}
 
 /// The messages `user_id` received, filtered as `query` asks, newest first,
 /// one row more than `limit` so the caller knows whether a page follows.
@@ -133,11 +168,13 @@ pub fn send_skill_message(
         proposed_parent_skill_id: new.proposed_parent_skill_id,
         message,
     };
-    diesel::insert_into(skill_messages::table)
-        .values(&row)
-        .returning(SkillMessage::as_returning())
-        .get_result(conn.connection())
-        .map_err(|error| unknown_reference(error, &new))
+    Prepared(
+        diesel::insert_into(skill_messages::table)
+            .values(&row)
+            .returning(SkillMessage::as_returning()),
+    )
+    .get_result(conn.connection())
+    .map_err(|error| unknown_reference(error, &new))
 }
 
 /// One page of the messages `user_id` received, newest first.
@@ -211,14 +248,16 @@ pub fn mark_message_read(
     message_id: Uuid,
     acting_user_id: Uuid,
 ) -> Result<SkillMessage, Error> {
-    let marked = diesel::update(
-        skill_messages::table
-            .find(message_id)
-            .filter(skill_messages::to_user_id.eq(acting_user_id))
-            .filter(skill_messages::read_at.is_null()),
+    let marked = Prepared(
+        diesel::update(
+            skill_messages::table
+                .find(message_id)
+                .filter(skill_messages::to_user_id.eq(acting_user_id))
+                .filter(skill_messages::read_at.is_null()),
+        )
+        .set(skill_messages::read_at.eq(now))
+        .returning(SkillMessage::as_returning()),
     )
-    .set(skill_messages::read_at.eq(now))
-    .returning(SkillMessage::as_returning())
     .get_result(conn.connection())
     .optional()?;
     match marked {
@@ -247,18 +286,20 @@ pub fn update_message_status(
         return Err(Error::NotAResponse(new_status));
     }
     // A racing call blocks on the row lock, then finds it no longer pending.
-    let responded = diesel::update(
-        skill_messages::table
-            .find(message_id)
-            .filter(skill_messages::to_user_id.eq(acting_user_id))
-            .filter(skill_messages::status.eq(SkillMessageStatus::Pending)),
+    let responded = Prepared(
+        diesel::update(
+            skill_messages::table
+                .find(message_id)
+                .filter(skill_messages::to_user_id.eq(acting_user_id))
+                .filter(skill_messages::status.eq(SkillMessageStatus::Pending)),
+        )
+        .set((
+            skill_messages::status.eq(new_status),
+            skill_messages::responded_at.eq(now),
+            skill_messages::read_at.eq(coalesce(skill_messages::read_at, now)),
+        ))
+        .returning(SkillMessage::as_returning()),
     )
-    .set((
-        skill_messages::status.eq(new_status),
-        skill_messages::responded_at.eq(now),
-        skill_messages::read_at.eq(coalesce(skill_messages::read_at, now)),
-    ))
-    .returning(SkillMessage::as_returning())
     .get_result(conn.connection())
     .optional()?;
     match responded {
