@@ -590,3 +590,35 @@ fn deleting_a_tenant_deletes_its_rows_and_only_its_rows() {
     assert_eq!(everything(&w.db), expected);
     assert_eq!(expected.len(), 1 + 3 + 3 + 1);
 }
+
+#[test]
+fn a_user_or_skill_that_messages_refer_to_cannot_be_deleted() {
+    let w = world();
+    let mut admin = w.db.admin();
+    // Bob received a message and wrote a skill: either reference refuses.
+    let refused = diesel::delete(users::table.find(w.a.bob)).execute(&mut admin);
+    assert!(
+        matches!(
+            refused,
+            Err(DieselError::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_foreign_key_refusal(
+        diesel::delete(skills::table.find(w.a.parent)).execute(&mut admin),
+        "skill_messages_proposed_parent_skill_fkey",
+    );
+    // A user's skills refer to them too.
+    assert_foreign_key_refusal(
+        diesel::delete(users::table.find(w.a.carol)).execute(&mut admin),
+        "skills_author_fkey",
+    );
+    // What nothing refers to can go.
+    let other_skill = diesel::delete(skills::table.find(w.a.other_skill))
+        .execute(&mut admin)
+        .expect("delete a skill no message is about");
+    assert_eq!(other_skill, 1);
+}
