@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{APP_LOGIN, Fixture, TestDb, seed_tenant};
+use common::{Fixture, TestDb, app_login, seed_tenant};
 use diesel::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -874,7 +874,8 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
                 let killed: i64 =
                     diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
                         "count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                         WHERE datname = current_database() AND usename = '{APP_LOGIN}'"
+                         WHERE datname = current_database() AND usename = '{}'",
+                        app_login()
                     )))
                     .get_result(&mut killer)
                     .expect("terminate backends");
@@ -947,7 +948,7 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
         ))
         .get_result(&mut conn)
         .expect("read the session");
-        assert_eq!((role.as_str(), tenant), (APP_LOGIN, None));
+        assert_eq!((role.as_str(), tenant), (app_login(), None));
     }
 
     // Committed pairs are whole, failed ones absent, unknown ones either.

@@ -138,7 +138,7 @@ fn each_down_migration_reverts_its_up_migration() {
     fresh
         .batch_execute(&format!(
             "REVOKE ALL ON tenants, users, skills, skill_messages FROM {}",
-            common::DML_LOGIN
+            common::dml_login()
         ))
         .expect("revoke the DML login's grants");
     assert_same_schema(&schema_snapshot(&mut fresh), &migrated, "the template");

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{APP_LOGIN, Fixture, TestDb, seed_tenant};
+use common::{Fixture, TestDb, app_login, seed_tenant};
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
@@ -80,7 +80,7 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
     });
     assert!(matches!(failed, Err(Error::NotFound(_))));
     assert_eq!(stored_messages(&db), 0, "an error rolls every call back");
-    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+    assert_eq!(session(&mut conn), clean(app_login()));
 
     let (first, second, unread) = with_tenant(&mut conn, a.tenant, |tx| {
         let first = send_skill_message(tx, a.proposal("first"))?;
@@ -97,7 +97,7 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
         first.created_at, second.created_at,
         "one transaction, one now()"
     );
-    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+    assert_eq!(session(&mut conn), clean(app_login()));
 }
 
 /// A closure that ignores a failed statement and returns `Ok` does not get
@@ -126,7 +126,7 @@ fn a_scope_whose_statement_failed_cannot_commit() {
         other => panic!("expected the scope to fail, got {other:?}"),
     }
     assert_eq!(stored_messages(&db), 0);
-    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+    assert_eq!(session(&mut conn), clean(app_login()));
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn a_panic_rolls_back_and_hands_back_a_clean_connection() {
     }));
     assert!(panicked.is_err(), "the panic reaches the caller");
     assert_eq!(stored_messages(&db), 0);
-    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+    assert_eq!(session(&mut conn), clean(app_login()));
     with_tenant(&mut conn, a.tenant, |tx| {
         send_skill_message(tx, a.proposal("kept"))
     })
@@ -185,7 +185,7 @@ fn one_pooled_connection_serves_tenants_in_turn_without_crossing() {
             assert!(matches!(unknown, Err(Error::UnknownUser(id)) if id == other.bob));
         }
         let mut conn = pool.get().expect("the same connection, outside a scope");
-        assert_eq!(session(&mut conn), clean(APP_LOGIN));
+        assert_eq!(session(&mut conn), clean(app_login()));
         let visible: Vec<SkillMessage> = messages::table
             .select(SkillMessage::as_select())
             .load(&mut conn)
@@ -235,13 +235,15 @@ fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
         ),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert_eq!(session(&mut conn), clean(common::DML_LOGIN));
+    assert_eq!(session(&mut conn), clean(common::dml_login()));
 
     // A pool of such logins is refused when it is built.
     match Pool::builder().max_size(1).build(&db.dml_url()) {
         Err(Error::RlsNotEnforced(reason)) => assert!(
-            reason
-                .contains("login role skill_messages_test_dml cannot take role skill_messages_app"),
+            reason.contains(&format!(
+                "login role {} cannot take role skill_messages_app",
+                common::dml_login()
+            )),
             "{reason}"
         ),
         other => panic!("expected RlsNotEnforced, got {other:?}"),
@@ -261,7 +263,7 @@ fn session_level_settings_made_in_a_scope_end_with_it() {
         Ok::<_, Error>(())
     })
     .expect("a scope that sets session-level values");
-    assert_eq!(session(&mut conn), clean(APP_LOGIN));
+    assert_eq!(session(&mut conn), clean(app_login()));
 }
 
 /// A temporary table named like one of the crate's tables does not shadow
@@ -301,7 +303,8 @@ fn a_temporary_table_cannot_shadow_the_crates_tables() {
 fn terminate_app_connections(db: &TestDb) -> i64 {
     diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
         "count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = current_database() AND usename = '{APP_LOGIN}'"
+         WHERE datname = current_database() AND usename = '{}'",
+        app_login()
     )))
     .get_result(&mut db.admin())
     .expect("terminate the app's connections")
@@ -379,7 +382,7 @@ fn a_statement_timeout_leaves_no_tenant_or_role_behind() {
     }
     assert_eq!(
         session(&mut pool.get().expect("connection")),
-        clean(APP_LOGIN)
+        clean(app_login())
     );
     assert_eq!(stored_messages(&db), 0);
     let unread = pool

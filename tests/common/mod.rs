@@ -1,7 +1,8 @@
 //! The test harness: every test gets its own PostgreSQL database, cloned from
 //! a template that has the migrations applied, and dropped when the test
-//! ends. Tests run in parallel and leave nothing behind; databases left by a
-//! run that crashed are dropped by the next run.
+//! ends. Each test process migrates its template once and creates its own
+//! login roles; it drops them when it exits. Tests run in parallel and leave
+//! nothing behind; what a process that crashed left is dropped by the next.
 //!
 //! The server is `DATABASE_URL` (from the environment or a `.env` file),
 //! by default the one `docker compose up -d` starts. Its user must be allowed
@@ -22,33 +23,41 @@ use uuid::Uuid;
 /// The server `docker-compose.yml` starts.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/skill_messages";
 
-/// A login role that is a member of `skill_messages_app` and nothing more:
-/// what a deployment's service logs in as.
-pub const APP_LOGIN: &str = "skill_messages_test_app";
-
-/// A login role with every privilege on the four tables but no ownership, no
-/// superuser, no BYPASSRLS: to show that the policies hold by themselves.
-pub const DML_LOGIN: &str = "skill_messages_test_dml";
-
-/// Names of the databases the harness creates: `<prefix><pid>_<n>`.
-const TEST_DB_PREFIX: &str = "skill_messages_test_";
-const TEMPLATE_PREFIX: &str = "skill_messages_tpl_";
+/// What the names of every database and role the harness creates start
+/// with: `<prefix><pid>_`, followed by a number or `template` for
+/// databases, by `app` or `dml` for roles.
+const PREFIX: &str = "skill_messages_test_";
 /// Advisory-lock namespace: key 0 serialises setup, key `pid` is held by
 /// each live test process for as long as it runs.
 const LOCK_CLASS: i32 = 0x534d;
-/// Part of the template's name: change it when the setup below changes.
-const SETUP_VERSION: &str = "1";
 
-/// The server shared by every test of this process.
+/// The server shared by every test of this process, and what this process
+/// created on it.
 struct Server {
     url: String,
     template: String,
+    app_login: String,
+    dml_login: String,
     admin: Mutex<PgConnection>,
 }
 
+static SERVER: OnceLock<Server> = OnceLock::new();
+
 fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(Server::start)
+}
+
+/// This process's login that is a member of `skill_messages_app` and nothing
+/// more: what a deployment's service logs in as.
+pub fn app_login() -> &'static str {
+    &server().app_login
+}
+
+/// This process's login with every privilege on the four tables but no
+/// ownership, no superuser, no BYPASSRLS: to show that the policies hold by
+/// themselves.
+pub fn dml_login() -> &'static str {
+    &server().dml_login
 }
 
 /// The URL of the server, from `DATABASE_URL` or the default.
@@ -84,13 +93,25 @@ impl Server {
         advisory_lock(&mut admin, 0);
         advisory_lock(&mut admin, pid); // held until this process exits
         sweep_leftovers(&mut admin, pid);
-        let template = ensure_template(&url, &mut admin, pid);
-        advisory_unlock(&mut admin, 0);
-        Server {
+        let own = format!("{PREFIX}{pid}_");
+        let server = Server {
+            template: format!("{own}template"),
+            app_login: format!("{own}app"),
+            dml_login: format!("{own}dml"),
             url,
-            template,
             admin: Mutex::new(admin),
-        }
+        };
+        // Registered before anything is created, so that it all goes.
+        // SAFETY: `drop_own_leftovers` is an `extern "C"` function that
+        // catches every panic.
+        #[allow(unsafe_code)]
+        let registered = unsafe { libc::atexit(drop_own_leftovers) };
+        assert_eq!(registered, 0, "register the cleanup at exit");
+        server.create_logins_and_template();
+        let mut admin = server.admin.lock().unwrap();
+        advisory_unlock(&mut admin, 0);
+        drop(admin);
+        server
     }
 
     fn execute(&self, sql: &str) {
@@ -102,6 +123,38 @@ impl Server {
             .batch_execute(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
+
+    /// Creates the two logins and the template: a database with the
+    /// migrations applied and the DML login's grants.
+    fn create_logins_and_template(&self) {
+        let (app, dml, template) = (&self.app_login, &self.dml_login, &self.template);
+        self.execute(&format!(
+            "CREATE ROLE {app} LOGIN PASSWORD '{app}';
+             CREATE ROLE {dml} LOGIN PASSWORD '{dml}'"
+        ));
+        self.execute(&format!("CREATE DATABASE \"{template}\""));
+        let mut conn = connect(&with_params(&self.url, &[("dbname", template)]));
+        skill_messages::run_migrations(&mut conn).expect("migrate the template database");
+        conn.batch_execute(&format!(
+            "GRANT skill_messages_app TO {app};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, users, skills, skill_messages \
+             TO {dml}"
+        ))
+        .expect("grant the test logins their roles and privileges");
+    }
+}
+
+/// Drops what this process created on the server, when it exits.
+extern "C" fn drop_own_leftovers() {
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(server) = SERVER.get() {
+            let mut admin = server
+                .admin
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            drop_leftovers_of(&mut admin, process::id() as i32);
+        }
+    });
 }
 
 /// A database of one's own, migrated, dropped on `Drop`.
@@ -123,7 +176,7 @@ impl TestDb {
     fn from_template(template: &str) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
-            "{TEST_DB_PREFIX}{}_{}",
+            "{PREFIX}{}_{}",
             process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
@@ -144,12 +197,12 @@ impl TestDb {
 
     /// The service's login, a member of `skill_messages_app`.
     pub fn app_url(&self) -> String {
-        self.login_url(APP_LOGIN)
+        self.login_url(app_login())
     }
 
     /// A login with all table privileges, bound by nothing but the policies.
     pub fn dml_url(&self) -> String {
-        self.login_url(DML_LOGIN)
+        self.login_url(dml_login())
     }
 
     fn login_url(&self, role: &str) -> String {
@@ -171,7 +224,7 @@ impl TestDb {
         connect(&self.dml_url())
     }
 
-    /// A pool logging in as [`APP_LOGIN`].
+    /// A pool logging in as [`app_login`].
     pub fn pool(&self) -> Pool {
         self.pool_of(4)
     }
@@ -197,98 +250,57 @@ pub fn connect(url: &str) -> PgConnection {
     PgConnection::establish(url).unwrap_or_else(|e| panic!("connect to {url}: {e}"))
 }
 
-/// Runs the migrations on a new database, once per migration set: the
-/// template stays for later runs, and templates of other sets are dropped.
-fn ensure_template(url: &str, admin: &mut PgConnection, pid: i32) -> String {
-    let template = format!("{TEMPLATE_PREFIX}{:016x}", migrations_fingerprint());
-    let existing = database_names(admin, TEMPLATE_PREFIX);
-    for stale in existing.iter().filter(|name| **name != template) {
-        // In use by a run of another checkout: leave it to a later sweep.
-        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{stale}\""));
-    }
-    if existing.contains(&template) {
-        ensure_login_roles(admin);
-        return template;
-    }
-
-    // Built under a name the sweep removes if this process dies, then
-    // renamed in one step.
-    let building = format!("{TEST_DB_PREFIX}{pid}_template");
-    for sql in [
-        format!("DROP DATABASE IF EXISTS \"{building}\""),
-        format!("CREATE DATABASE \"{building}\""),
-    ] {
-        admin
-            .batch_execute(&sql)
-            .expect("create the template database");
-    }
-    {
-        let mut conn = connect(&with_params(url, &[("dbname", &building)]));
-        skill_messages::run_migrations(&mut conn).expect("migrate the template database");
-        ensure_login_roles(admin);
-        conn.batch_execute(&format!(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, users, skills, skill_messages \
-             TO {DML_LOGIN}"
-        ))
-        .expect("grant the DML login its privileges");
-    }
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
-        ))
-        .expect("rename the template database");
-    template
-}
-
-/// Creates the test logins if absent; roles are shared by the whole server.
-fn ensure_login_roles(admin: &mut PgConnection) {
-    for role in [APP_LOGIN, DML_LOGIN] {
-        admin
-            .batch_execute(&format!(
-                "DO $$ BEGIN
-                   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
-                     CREATE ROLE {role} LOGIN PASSWORD '{role}';
-                   END IF;
-                 END $$"
-            ))
-            .expect("create a test login role");
-    }
-    admin
-        .batch_execute(&format!("GRANT skill_messages_app TO {APP_LOGIN}"))
-        .expect("grant the runtime role to the app login");
-}
-
-/// Drops the databases of test processes that are no longer running: a
-/// live process holds the advisory lock of its pid.
+/// Drops the databases and roles of test processes that are no longer
+/// running (a live process holds the advisory lock of its pid), and any of
+/// an earlier process that had this one's pid.
 fn sweep_leftovers(admin: &mut PgConnection, own_pid: i32) {
-    for name in database_names(admin, TEST_DB_PREFIX) {
-        let owner = name[TEST_DB_PREFIX.len()..]
-            .split('_')
-            .next()
-            .and_then(|pid| pid.parse::<i32>().ok());
-        let Some(pid) = owner.filter(|pid| *pid != own_pid) else {
-            continue;
-        };
-        if try_advisory_lock(admin, pid) {
-            let _ =
-                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    let mut pids: Vec<i32> = names(admin, "SELECT datname AS name FROM pg_database")
+        .into_iter()
+        .chain(names(admin, "SELECT rolname AS name FROM pg_roles"))
+        .filter_map(|name| name[PREFIX.len()..].split('_').next()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in pids {
+        if pid == own_pid {
+            drop_leftovers_of(admin, pid);
+        } else if try_advisory_lock(admin, pid) {
+            drop_leftovers_of(admin, pid);
             advisory_unlock(admin, pid);
         }
     }
 }
 
-fn database_names(admin: &mut PgConnection, prefix: &str) -> Vec<String> {
+/// Drops the databases, then the roles, of test process `pid`; what is still
+/// in use stays for a later sweep.
+fn drop_leftovers_of(admin: &mut PgConnection, pid: i32) {
+    let own = format!("{PREFIX}{pid}_");
+    for name in names(admin, "SELECT datname AS name FROM pg_database") {
+        if name.starts_with(&own) {
+            let _ =
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        }
+    }
+    for name in names(admin, "SELECT rolname AS name FROM pg_roles") {
+        if name.starts_with(&own) {
+            let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""));
+        }
+    }
+}
+
+/// The names `query` returns that start with [`PREFIX`].
+fn names(admin: &mut PgConnection, query: &str) -> Vec<String> {
     #[derive(QueryableByName)]
     struct Name {
         #[diesel(sql_type = Text)]
-        datname: String,
+        name: String,
     }
-    diesel::sql_query("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
-        .bind::<Text, _>(prefix)
+    diesel::sql_query(query)
         .load::<Name>(admin)
-        .expect("list databases")
+        .expect("list databases or roles")
         .into_iter()
-        .map(|n| n.datname)
+        .map(|n| n.name)
+        .filter(|name| name.starts_with(PREFIX))
         .collect()
 }
 
@@ -314,29 +326,6 @@ fn advisory_unlock(admin: &mut PgConnection, key: i32) {
         .bind::<Integer, _>(key)
         .execute(admin)
         .expect("release an advisory lock");
-}
-
-/// FNV-1a over the migration files and the setup version.
-fn migrations_fingerprint() -> u64 {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("read migrations/")
-        .flat_map(|entry| std::fs::read_dir(entry.expect("migration").path()).expect("migration"))
-        .map(|entry| entry.expect("migration file").path())
-        .collect();
-    files.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for byte in bytes {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(SETUP_VERSION.as_bytes());
-    for file in files {
-        feed(file.to_string_lossy().as_bytes());
-        feed(&std::fs::read(&file).expect("read a migration file"));
-    }
-    hash
 }
 
 /// One seeded tenant: three users and three skills.
