@@ -811,8 +811,9 @@ fn round_trips(db: &TestDb, items: &Items) {
         let per_call = (proxy.cycles() - before) as f64 / CALLS as f64;
         println!("| {} | {per_call:.2} |", op.name());
     }
-    // The paths that look twice: a message already read, already answered.
-    // Each runs once first, so that its statements are prepared.
+    // A message already read (one statement, as the first time) and one
+    // already answered (an error found by a second look). Each runs once
+    // first, so that its statements are prepared.
     for i in [0, 1] {
         let t = items.unread[base + i];
         let before = proxy.cycles();

@@ -63,7 +63,7 @@ pub enum Error {
     #[error("{0} is not a response: a skill message can only be accepted or declined")]
     NotAResponse(SkillMessageStatus),
 
-    /// The page cursor was not produced by this crate.
+    /// The page cursor is malformed: it is not one this crate writes.
     #[error("invalid page cursor")]
     InvalidCursor,
 
@@ -80,6 +80,11 @@ pub enum Error {
     /// either all committed or all absent, and only reading them back tells.
     #[error("the connection failed during commit, so the outcome is unknown: {0}")]
     CommitOutcomeUnknown(diesel::result::Error),
+
+    /// A [`PoolBuilder`](crate::PoolBuilder) setting that cannot work: the
+    /// text names it.
+    #[error("invalid pool settings: {0}")]
+    InvalidPoolSettings(&'static str),
 
     /// An error from PostgreSQL or from diesel.
     #[error(transparent)]

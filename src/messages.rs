@@ -240,7 +240,8 @@ pub fn get_unread_count_for_user(conn: &mut TenantConn<'_>, user_id: Uuid) -> Re
 
 /// Marks a message read by its recipient and returns it.
 ///
-/// Idempotent: `read_at` is set the first time and never moves.
+/// Idempotent: `read_at` is set the first time and never moves; marking a
+/// read message again returns it unchanged, in the same one statement.
 /// [`Error::NotFound`] when the tenant has no such message,
 /// [`Error::NotRecipient`] when `acting_user_id` is not its recipient.
 pub fn mark_message_read(
@@ -252,19 +253,21 @@ pub fn mark_message_read(
         diesel::update(
             skill_messages::table
                 .find(message_id)
-                .filter(skill_messages::to_user_id.eq(acting_user_id))
-                .filter(skill_messages::read_at.is_null()),
+                .filter(skill_messages::to_user_id.eq(acting_user_id)),
         )
-        .set(skill_messages::read_at.eq(now))
+        .set(skill_messages::read_at.eq(coalesce(skill_messages::read_at, now)))
         .returning(SkillMessage::as_returning()),
     )
     .get_result(conn.connection())
     .optional()?;
     match marked {
         Some(message) => Ok(message),
-        // Already read, or not the recipient's to mark: a read-only look
-        // tells which, without rewriting a row that is already read.
-        None => find_as_recipient(conn, message_id, acting_user_id),
+        None => {
+            // A read-only look tells which error it is.
+            find_as_recipient(conn, message_id, acting_user_id)?;
+            // Committed by another transaction after the update looked.
+            Err(Error::NotFound(message_id))
+        }
     }
 }
 
@@ -306,6 +309,10 @@ pub fn update_message_status(
         Some(message) => Ok(message),
         None => {
             let current = find_as_recipient(conn, message_id, acting_user_id)?;
+            if current.status == SkillMessageStatus::Pending {
+                // Committed by another transaction after the update looked.
+                return Err(Error::NotFound(message_id));
+            }
             Err(Error::AlreadyResponded {
                 message_id,
                 status: current.status,

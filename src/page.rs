@@ -58,7 +58,7 @@ impl FromStr for Cursor {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        if s.len() != 48 || !s.is_ascii() {
+        if s.len() != 48 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::InvalidCursor);
         }
         let (micros, id) = s.split_at(16);

@@ -49,7 +49,10 @@ impl Pool {
             let mut conn = self.inner.get().map_err(Error::from)?;
             match begin(&mut conn, tenant_id) {
                 Ok(()) => return run_begun(&mut conn, tenant_id, f),
-                Err(DatabaseError(DatabaseErrorKind::ClosedConnection, _)) if retries > 0 => {
+                Err(DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                )) if retries > 0 => {
                     retries -= 1;
                 }
                 Err(error) => return Err(Error::from(error).into()),
@@ -57,8 +60,10 @@ impl Pool {
         }
     }
 
-    /// A plain pooled connection, outside any tenant scope: it sees no
-    /// tenant's rows. For migrations and administration.
+    /// A plain pooled connection, outside any tenant scope, with the login's
+    /// own role and privileges: for a login that is only a member of
+    /// `skill_messages_app`, the policies show it no rows at all. For what is
+    /// no tenant's business, such as a health check.
     pub fn get(&self) -> Result<PooledConnection<ConnectionManager<PgConnection>>, Error> {
         Ok(self.inner.get()?)
     }
@@ -126,7 +131,9 @@ impl PoolBuilder {
     }
 
     /// PostgreSQL's `statement_timeout` on every connection (default 30 s):
-    /// a statement running longer fails and its scope rolls back.
+    /// a statement running longer fails and its scope rolls back. `None`
+    /// leaves the server's setting, the login's or the database's default;
+    /// `Some(Duration::ZERO)` turns the timeout off.
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.statement_timeout = timeout;
         self
@@ -135,10 +142,13 @@ impl PoolBuilder {
     /// Opens the pool and checks on one of its connections that the database
     /// enforces row-level security ([`verify_row_level_security`]).
     ///
-    /// Fails with [`Error::Pool`] when no connection can be made within the
-    /// connection timeout, and with [`Error::RlsNotEnforced`] when the
-    /// migrations have not run or the runtime role could bypass the policies.
+    /// Fails with [`Error::InvalidPoolSettings`] when `max_size` is zero or
+    /// below `min_idle`, or a timeout or lifetime is zero; with
+    /// [`Error::Pool`] when no connection can be made within the connection
+    /// timeout; and with [`Error::RlsNotEnforced`] when the migrations have
+    /// not run or the runtime role could bypass the policies.
     pub fn build(self, database_url: &str) -> Result<Pool, Error> {
+        self.check()?;
         let inner = r2d2::Pool::builder()
             .max_size(self.max_size)
             .min_idle(self.min_idle)
@@ -158,6 +168,30 @@ impl PoolBuilder {
     }
 }
 
+impl PoolBuilder {
+    /// Refuses what r2d2 would panic on.
+    fn check(&self) -> Result<(), Error> {
+        let zero = Some(Duration::ZERO);
+        let problem = if self.max_size == 0 {
+            "max_size must be at least 1"
+        } else if self
+            .min_idle
+            .is_some_and(|min_idle| min_idle > self.max_size)
+        {
+            "min_idle must not exceed max_size"
+        } else if self.connection_timeout.is_zero() {
+            "connection_timeout must be longer than zero"
+        } else if self.idle_timeout == zero {
+            "idle_timeout must be longer than zero"
+        } else if self.max_lifetime == zero {
+            "max_lifetime must be longer than zero"
+        } else {
+            return Ok(());
+        };
+        Err(Error::InvalidPoolSettings(problem))
+    }
+}
+
 /// Session settings applied once to every new connection: the statement
 /// timeout, and a search path that names `pg_temp` last.
 #[derive(Debug)]
@@ -167,13 +201,20 @@ struct SessionSettings {
 
 impl CustomizeConnection<PgConnection, r2d2::Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), r2d2::Error> {
-        let millis = self.statement_timeout.map_or(0, |t| t.as_millis());
+        let timeout = match self.statement_timeout {
+            // Rounded up: a timeout under a millisecond must not become 0,
+            // which PostgreSQL reads as none.
+            Some(timeout) => format!(
+                "SET statement_timeout = {}; ",
+                timeout.as_micros().div_ceil(1000)
+            ),
+            None => String::new(),
+        };
         // `pg_temp` named last: a temporary table left on a pooled
         // connection cannot shadow the crate's tables for later scopes, as
         // it would with the default path, which searches it first.
         conn.batch_execute(&format!(
-            "SET statement_timeout = {millis}; \
-             SELECT set_config('search_path', \
+            "{timeout}SELECT set_config('search_path', \
                  concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp'), false)"
         ))
         .map_err(r2d2::Error::QueryError)

@@ -269,6 +269,8 @@ fn the_inbox_filters_by_unread_and_status_and_refuses_bad_queries() {
         &"0".repeat(47),
         &"g".repeat(48),
         "ffffffffffffffff0000",
+        // Signed hexadecimal, which Rust's integer parsing would accept.
+        &format!("+{}", "0".repeat(47)),
     ] {
         assert!(
             matches!(garbage.parse::<Cursor>(), Err(Error::InvalidCursor)),

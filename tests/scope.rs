@@ -391,6 +391,64 @@ fn a_statement_timeout_leaves_no_tenant_or_role_behind() {
     assert_eq!(unread, 0);
 }
 
+#[test]
+fn the_statement_timeout_is_set_rounded_up_or_left_to_the_server() {
+    let db = TestDb::new();
+    let timeout = |setting: Option<Duration>| -> String {
+        let pool = Pool::builder()
+            .max_size(1)
+            .statement_timeout(setting)
+            .build(&db.app_url())
+            .expect("pool");
+        let mut conn = pool.get().expect("connection");
+        diesel::select(diesel::dsl::sql::<Text>(
+            "current_setting('statement_timeout')",
+        ))
+        .get_result(&mut *conn)
+        .expect("read the timeout")
+    };
+    db.admin()
+        .batch_execute(&format!(
+            "ALTER ROLE {} IN DATABASE \"{}\" SET statement_timeout = '7s'",
+            app_login(),
+            db.name()
+        ))
+        .expect("a default for the login");
+    assert_eq!(timeout(Some(Duration::from_secs(2))), "2s");
+    assert_eq!(timeout(Some(Duration::from_micros(1_000_001))), "1001ms");
+    assert_eq!(timeout(None), "7s");
+}
+
+#[test]
+fn pool_settings_that_cannot_work_are_a_typed_error() {
+    let db = TestDb::new();
+    let cases = [
+        (Pool::builder().max_size(0), "max_size must be at least 1"),
+        (
+            Pool::builder().max_size(2).min_idle(Some(3)),
+            "min_idle must not exceed max_size",
+        ),
+        (
+            Pool::builder().connection_timeout(Duration::ZERO),
+            "connection_timeout must be longer than zero",
+        ),
+        (
+            Pool::builder().idle_timeout(Some(Duration::ZERO)),
+            "idle_timeout must be longer than zero",
+        ),
+        (
+            Pool::builder().max_lifetime(Some(Duration::ZERO)),
+            "max_lifetime must be longer than zero",
+        ),
+    ];
+    for (builder, expected) in cases {
+        match builder.build(&db.app_url()) {
+            Err(Error::InvalidPoolSettings(problem)) => assert_eq!(problem, expected),
+            other => panic!("{expected}: got {other:?}"),
+        }
+    }
+}
+
 /// Counts the statements a connection sends and the statements it prepares.
 #[derive(Default)]
 struct Counts {
@@ -503,6 +561,63 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
     .map(|l| l.line)
     .collect();
     assert_eq!(prepared, ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]);
+
+    // Marking a read message again is the same one statement. An empty page
+    // takes a second to tell an empty inbox from an unknown user, and an
+    // answer refused a second to tell why.
+    let others: Vec<(&str, usize, Call)> = vec![
+        (
+            "mark read again",
+            3,
+            Box::new({
+                let sent = sent.clone();
+                move |conn, i| {
+                    with_tenant(conn, a.tenant, |tx| {
+                        skill_messages::mark_message_read(tx, sent[i], a.bob).map(drop)
+                    })
+                }
+            }),
+        ),
+        (
+            "list an empty inbox",
+            4,
+            Box::new(move |conn, _| {
+                with_tenant(conn, a.tenant, |tx| {
+                    get_messages_for_user(tx, a.carol, InboxQuery::default()).map(drop)
+                })
+            }),
+        ),
+        (
+            "respond again",
+            4,
+            Box::new({
+                let sent = sent.clone();
+                move |conn, i| {
+                    with_tenant(conn, a.tenant, |tx| {
+                        let again = skill_messages::update_message_status(
+                            tx,
+                            sent[2 + i],
+                            a.bob,
+                            skill_messages::SkillMessageStatus::Declined,
+                        );
+                        assert!(matches!(again, Err(Error::AlreadyResponded { .. })));
+                        Ok(())
+                    })
+                }
+            }),
+        ),
+    ];
+    for (name, expected, call) in &others {
+        call(&mut conn, 0).expect("a first call, which prepares");
+        *counts.lock().expect("counts") = Counts::default();
+        call(&mut conn, 1).expect("a second call");
+        let second = counts.lock().expect("counts");
+        assert_eq!(
+            (second.statements, second.prepared),
+            (*expected, 0),
+            "{name}: statements sent, statements prepared"
+        );
+    }
 }
 
 #[derive(QueryableByName)]
