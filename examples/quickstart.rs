@@ -131,13 +131,13 @@ fn main() -> Result<(), Box<dyn StdError>> {
         println!("{} sees {visible} skill messages in all.", globex.name);
         match mark_message_read(tx, sent.id, grace) {
             Err(Error::NotFound(_)) => println!("Ada's message is not found there."),
-            other => println!("Unexpected: {other:?}"),
+            other => return Err(format!("{} reached Ada's message: {other:?}", globex.name).into()),
         }
         match get_unread_count_for_user(tx, grace) {
             Err(Error::UnknownUser(_)) => println!("Nor is Grace: unknown user."),
-            other => println!("Unexpected: {other:?}"),
+            other => return Err(format!("{} reached Grace: {other:?}", globex.name).into()),
         }
-        Ok::<_, Error>(())
+        Ok::<_, Box<dyn StdError>>(())
     })?;
     Ok(())
 }

@@ -48,6 +48,12 @@ impl TenantConn<'_> {
 
     /// The connection, for queries of your own: they run in the scope's
     /// transaction, as [`APP_ROLE`], and see only the scope's tenant.
+    ///
+    /// The scope guards against mistakes, not against the code it runs: a
+    /// statement here that changes the role or the tenant itself (`SET
+    /// ROLE`, `set_config`) acts with whatever the login may do, until the
+    /// commit resets both. A login that is only a member of [`APP_ROLE`], as
+    /// the README advises, has nothing more to gain that way.
     pub fn connection(&mut self) -> &mut PgConnection {
         self.conn
     }
@@ -207,8 +213,14 @@ SELECT format('role %s has BYPASSRLS', $1) FROM app WHERE rolbypassrls
 UNION ALL
 SELECT format('table %s does not exist: run the migrations', name) FROM tables WHERE relowner IS NULL
 UNION ALL
-SELECT format('role %s owns table %s', $1, name) FROM tables JOIN app ON tables.relowner = app.oid
+SELECT format('role %s owns table %s%s', $1, name,
+              CASE WHEN relowner <> app.oid THEN ' through role ' || relowner::regrole END)
+FROM tables JOIN app ON pg_has_role(app.oid, tables.relowner, 'MEMBER')
 UNION ALL
 SELECT format('table %s does not enforce row-level security', name) FROM tables
 WHERE relowner IS NOT NULL AND NOT (relrowsecurity AND relforcerowsecurity)
+UNION ALL
+SELECT format('table %s has a permissive policy %s besides tenant_isolation', polrelid::regclass, polname)
+FROM pg_policy JOIN tables ON polrelid = to_regclass(tables.name)
+WHERE polpermissive AND polname <> 'tenant_isolation'
 ";

@@ -622,6 +622,7 @@ impl Tally {
             Err(e) => format!("{op} {}", kind(e)),
         };
         *self.outcomes.entry(outcome).or_default() += 1;
+        self.ops += 1;
     }
 }
 
@@ -634,8 +635,12 @@ fn load_thread(
 ) -> Tally {
     let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
-    for n in 0..ops {
-        tally.ops += 1;
+    // Counted in `Tally::count`: a turn that finds nothing to act on yet
+    // makes no call.
+    for n in 0.. {
+        if tally.ops == ops {
+            break;
+        }
         let t = rng.below(tenants.len());
         let f = tenants[t];
         let people = users(&f);

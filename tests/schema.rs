@@ -345,6 +345,16 @@ fn verification_refuses_a_database_where_the_policies_would_not_bind() {
         .expect("unforce");
     conn.batch_execute("ALTER TABLE skill_messages OWNER TO skill_messages_app")
         .expect("give the table away");
+    // A role the runtime role can take owns a table; a second policy
+    // would let rows through that the tenant's does not.
+    let owner = format!("{}_owner", common::app_login());
+    conn.batch_execute(&format!(
+        "CREATE ROLE {owner};
+         GRANT {owner} TO skill_messages_app;
+         ALTER TABLE users OWNER TO {owner};
+         CREATE POLICY everything ON tenants USING (true)"
+    ))
+    .expect("an owner the runtime role can become, and a policy that lets all through");
     match verify_row_level_security(&mut conn) {
         Err(Error::RlsNotEnforced(reason)) => {
             assert!(
@@ -353,6 +363,18 @@ fn verification_refuses_a_database_where_the_policies_would_not_bind() {
             );
             assert!(
                 reason.contains("role skill_messages_app owns table skill_messages"),
+                "{reason}"
+            );
+            assert!(
+                reason.contains(&format!(
+                    "role skill_messages_app owns table users through role {owner}"
+                )),
+                "{reason}"
+            );
+            assert!(
+                reason.contains(
+                    "table tenants has a permissive policy everything besides tenant_isolation"
+                ),
                 "{reason}"
             );
         }
