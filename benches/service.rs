@@ -850,8 +850,11 @@ const RLS_CALLS: usize = 3_000;
 const RLS_BLOCK_CALLS: usize = 100;
 
 /// A role like the runtime role, but with BYPASSRLS: the baseline that pays
-/// the same privilege checks and no policy.
-const BYPASS_ROLE: &str = "skill_messages_bench_bypass";
+/// the same privilege checks and no policy. Named after this process's test
+/// login, so that the harness drops it with the rest if the run is cut short.
+fn bypass_role() -> String {
+    format!("{}_bypass", common::app_login())
+}
 
 /// PL/pgSQL functions that run a query once for each user of a list,
 /// `loops` times over, and return the microseconds per query. The `rls_`
@@ -985,14 +988,15 @@ fn timing_connection(db: &TestDb) -> PgConnection {
 /// the server, timed by the server; and as whole calls, round trips
 /// included.
 fn rls_overhead(db: &TestDb, admin: &mut PgConnection, items: &Items) {
+    let bypass = bypass_role();
     admin
         .batch_execute(&format!(
             "DO $$ BEGIN
-               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{BYPASS_ROLE}') THEN
-                 CREATE ROLE {BYPASS_ROLE} NOLOGIN BYPASSRLS;
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{bypass}') THEN
+                 CREATE ROLE {bypass} NOLOGIN BYPASSRLS;
                END IF;
              END $$;
-             GRANT skill_messages_app TO {BYPASS_ROLE}"
+             GRANT skill_messages_app TO {bypass}"
         ))
         .expect("create the bypassing role");
     let tenant = items.pairs[0].tenant_id;
@@ -1001,7 +1005,7 @@ fn rls_overhead(db: &TestDb, admin: &mut PgConnection, items: &Items) {
     println!("\n## Row-level security overhead\n");
     println!(
         "With RLS: as the runtime role with the tenant set, the policy adding the tenant. \
-         Without: `tenant_id = t` written into the query, as `{BYPASS_ROLE}`, a member of \
+         Without: `tenant_id = t` written into the query, as `{bypass}`, a member of \
          `skill_messages_app` with BYPASSRLS, so that both pay the same privilege checks. Both \
          in turn on one connection. Inside the server: each query {per_block} times in a \
          PL/pgSQL loop over one tenant's users, timed by the server, {RLS_BLOCKS} blocks of \
@@ -1026,7 +1030,7 @@ fn rls_overhead(db: &TestDb, admin: &mut PgConnection, items: &Items) {
                 let scoped =
                     users.server_micros(&mut conn, APP_ROLE, &format!("bench_rls_{query}"));
                 let written_out =
-                    users.server_micros(&mut conn, BYPASS_ROLE, &format!("bench_explicit_{query}"));
+                    users.server_micros(&mut conn, &bypass, &format!("bench_explicit_{query}"));
                 rls.push(scoped);
                 plain.push(written_out);
                 ratios.push(scoped / written_out);
@@ -1049,7 +1053,7 @@ fn rls_overhead(db: &TestDb, admin: &mut PgConnection, items: &Items) {
     }
     drop(conn);
     admin
-        .batch_execute(&format!("DROP ROLE {BYPASS_ROLE}"))
+        .batch_execute(&format!("DROP ROLE {bypass}"))
         .expect("drop the bypassing role");
 }
 
@@ -1059,6 +1063,7 @@ fn rls_overhead(db: &TestDb, admin: &mut PgConnection, items: &Items) {
 /// of microseconds per call and of the blocks' ratios.
 fn whole_calls(conn: &mut PgConnection, items: &Items, op: Op) -> (f64, f64, f64) {
     use diesel::connection::AnsiTransactionManager;
+    let bypass = bypass_role();
     let crate_call = |conn: &mut PgConnection, pair: Pair| -> Result<(), Error> {
         skill_messages::with_tenant(conn, pair.tenant_id, |tx| match op {
             Op::List => get_messages_for_user(tx, pair.user_id, InboxQuery::default()).map(drop),
@@ -1071,7 +1076,7 @@ fn whole_calls(conn: &mut PgConnection, items: &Items, op: Op) -> (f64, f64, f64
             &format!(
                 "BEGIN ISOLATION LEVEL READ COMMITTED; \
                  SELECT set_config('app.current_tenant_id', '{}', true); \
-                 SET LOCAL ROLE {BYPASS_ROLE}",
+                 SET LOCAL ROLE {bypass}",
                 pair.tenant_id
             ),
         )?;
