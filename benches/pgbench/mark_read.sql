@@ -4,5 +4,5 @@
 \set i :i + 1
 BEGIN;
 SELECT set_config('app.current_tenant_id', tenant_id::text, true), message_id, to_user_id FROM bench_unread WHERE n = :n \gset
-UPDATE skill_messages SET read_at = now() WHERE id = :message_id AND to_user_id = :to_user_id AND read_at IS NULL RETURNING id, tenant_id, from_user_id, to_user_id, subject_skill_id, proposed_parent_skill_id, message, status, read_at, responded_at, created_at;
+UPDATE skill_messages SET read_at = coalesce(read_at, now()) WHERE id = :message_id AND to_user_id = :to_user_id RETURNING id, tenant_id, from_user_id, to_user_id, subject_skill_id, proposed_parent_skill_id, message, status, read_at, responded_at, created_at;
 COMMIT;
