@@ -336,8 +336,16 @@ fn no_role_escapes_the_policies_by_itself() {
             "SET SESSION AUTHORIZATION postgres",
             "ALTER ROLE skill_messages_app BYPASSRLS",
         ] {
-            let result = conn.batch_execute(attack);
-            assert!(result.is_err(), "{attack} must fail");
+            match conn.batch_execute(attack) {
+                Err(DieselError::DatabaseError(_, info)) => assert!(
+                    ["must be owner", "permission denied", "must be superuser"]
+                        .iter()
+                        .any(|refusal| info.message().contains(refusal)),
+                    "{attack}: {}",
+                    info.message()
+                ),
+                other => panic!("{attack} must be refused, got {other:?}"),
+            }
         }
         // With row_security off, a query the policies would filter fails
         // instead of returning rows.
@@ -360,10 +368,11 @@ fn no_role_escapes_the_policies_by_itself() {
 fn a_tenant_that_is_not_a_uuid_fails_closed() {
     let w = world();
     let mut conn = w.db.app();
-    for forged in [
-        "not-a-uuid",
-        "' OR true --",
-        "00000000-0000-0000-0000-000000000000",
+    // Not a uuid: every read fails. A uuid no tenant has: nothing to see.
+    for (forged, fails) in [
+        ("not-a-uuid", true),
+        ("' OR true --", true),
+        ("00000000-0000-0000-0000-000000000000", false),
     ] {
         let result = conn.transaction(|c| {
             diesel::sql_query("SELECT set_config('app.current_tenant_id', $1, true)")
@@ -372,14 +381,14 @@ fn a_tenant_that_is_not_a_uuid_fails_closed() {
             visible(c)
         });
         match result {
-            Ok(counts) => assert_eq!(counts, [0; 4], "{forged}"),
-            Err(DieselError::DatabaseError(_, info)) => assert!(
+            Ok(counts) if !fails => assert_eq!(counts, [0; 4], "{forged}"),
+            Err(DieselError::DatabaseError(_, info)) if fails => assert!(
                 info.message()
                     .contains("invalid input syntax for type uuid"),
                 "{forged}: {}",
                 info.message()
             ),
-            Err(other) => panic!("{forged}: {other:?}"),
+            other => panic!("{forged}: {other:?}"),
         }
     }
 }
