@@ -70,7 +70,8 @@ impl TenantConn<'_> {
 /// default.
 ///
 /// A scope in which a statement failed cannot commit: if `f` returns `Ok`
-/// after ignoring an error, the scope rolls back and returns the error. If
+/// after ignoring an error, the scope rolls back and fails with PostgreSQL's
+/// "current transaction is aborted" (the first error was `f`'s to return). If
 /// the connection fails during the commit itself, the error is
 /// [`Error::CommitOutcomeUnknown`]: the writes are then either all committed
 /// or all absent, and only the database can tell which.
@@ -171,8 +172,9 @@ fn commit(conn: &mut PgConnection) -> Result<(), Error> {
 
 /// Checks that tenant scopes on `conn` will be bound by row-level security:
 /// [`APP_ROLE`] exists, the connection's role may take it, it is neither a
-/// superuser nor `BYPASSRLS`, it owns none of the crate's tables, and every
-/// one of them has row-level security enabled and forced.
+/// superuser nor `BYPASSRLS`, neither it nor any role it can take owns one of
+/// the crate's tables, every one of them has row-level security enabled and
+/// forced, and none has a permissive policy besides `tenant_isolation`.
 ///
 /// [`Pool`](crate::Pool) runs this when it is built; run it yourself when
 /// you bring your own connections.

@@ -245,6 +245,19 @@ impl Case<'_> {
         (!candidates.is_empty()).then(|| candidates[n % candidates.len()].clone())
     }
 
+    /// The message a read or an answer is aimed at (nil when the model has
+    /// none), and the id of the user acting.
+    fn aim(&self, tenant: usize, target: Target, actor: Actor) -> (Option<Modeled>, Uuid, Uuid) {
+        let target = self.pick(tenant, target);
+        let message_id = target.as_ref().map_or(Uuid::nil(), |m| m.stored.id);
+        let actor_id = match (actor, &target) {
+            (Actor::Recipient, Some(m)) => m.stored.to_user_id,
+            (Actor::Recipient, None) => self.user(Who { tenant, user: 1 }),
+            (Actor::Other(who), _) => self.user(who),
+        };
+        (target, message_id, actor_id)
+    }
+
     fn apply(&mut self, step: usize, op: &Op) -> Result<(), TestCaseError> {
         match *op {
             Op::Send {
@@ -432,13 +445,7 @@ impl Case<'_> {
         target: Target,
         actor: Actor,
     ) -> Result<(), TestCaseError> {
-        let target = self.pick(tenant, target);
-        let message_id = target.as_ref().map_or(Uuid::nil(), |m| m.stored.id);
-        let actor_id = match (actor, &target) {
-            (Actor::Recipient, Some(m)) => m.stored.to_user_id,
-            (Actor::Recipient, None) => self.user(Who { tenant, user: 1 }),
-            (Actor::Other(who), _) => self.user(who),
-        };
+        let (target, message_id, actor_id) = self.aim(tenant, target, actor);
         let result = self.in_scope(tenant, |tx| mark_message_read(tx, message_id, actor_id));
         self.tally("mark_read", &result);
         match (result, target) {
@@ -475,13 +482,7 @@ impl Case<'_> {
         actor: Actor,
         response: SkillMessageStatus,
     ) -> Result<(), TestCaseError> {
-        let target = self.pick(tenant, target);
-        let message_id = target.as_ref().map_or(Uuid::nil(), |m| m.stored.id);
-        let actor_id = match (actor, &target) {
-            (Actor::Recipient, Some(m)) => m.stored.to_user_id,
-            (Actor::Recipient, None) => self.user(Who { tenant, user: 1 }),
-            (Actor::Other(who), _) => self.user(who),
-        };
+        let (target, message_id, actor_id) = self.aim(tenant, target, actor);
         let result = self.in_scope(tenant, |tx| {
             update_message_status(tx, message_id, actor_id, response)
         });
