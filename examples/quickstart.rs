@@ -15,20 +15,20 @@ use std::error::Error as StdError;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use skill_messages::schema::{skills, tenants, users};
+use skill_messages::uuid::Uuid;
 use skill_messages::{
-    Error, InboxQuery, NewSkillMessage, Pool, SkillMessageDetails, SkillMessageStatus,
-    get_message_details_for_user, get_unread_count_for_user, mark_message_read, run_migrations,
-    send_skill_message, update_message_status,
+    Error, MessageQuery, NewSkillMessage, Pool, Response, SkillId, SkillMessageDetails, TenantId,
+    UserId, get_message_details_for_user, get_unread_count_for_user, mark_message_read,
+    run_migrations, send_skill_message, update_message_status,
 };
-use uuid::Uuid;
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/skill_messages";
 
 /// A tenant with two authors, each with one skill.
 struct Provisioned {
     name: &'static str,
-    id: Uuid,
-    authors: [(Uuid, Uuid); 2], // (user, their skill)
+    id: TenantId,
+    authors: [(UserId, SkillId); 2],
 }
 
 fn main() -> Result<(), Box<dyn StdError>> {
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn StdError>> {
     let acme = provision(
         &mut admin,
         "Acme",
-        Uuid::from_u128(0x0a11ce00_0000_4000_8000_00000000ac3e),
+        TenantId::from_uuid(Uuid::from_u128(0x0a11ce00_0000_4000_8000_00000000ac3e)),
         [
             ("ada", "Ada Lovelace", "Analytical Engines"),
             ("grace", "Grace Hopper", "Compilers"),
@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn StdError>> {
     let globex = provision(
         &mut admin,
         "Globex",
-        Uuid::from_u128(0x0b0b0000_0000_4000_8000_0000000910be),
+        TenantId::from_uuid(Uuid::from_u128(0x0b0b0000_0000_4000_8000_0000000910be)),
         [
             ("hank", "Hank Scorpio", "Volcano Lairs"),
             ("frank", "Frank Grimes", "Nuclear Safety"),
@@ -71,38 +71,41 @@ fn main() -> Result<(), Box<dyn StdError>> {
     let pool = Pool::builder().max_size(2).build(&url)?;
     let [(ada, engines), (grace, compilers)] = acme.authors;
 
-    let sent = pool.with_tenant(acme.id, |tx| {
-        send_skill_message(
-            tx,
-            NewSkillMessage {
-                from_user_id: ada,
-                to_user_id: grace,
-                subject_skill_id: engines,
-                proposed_parent_skill_id: Some(compilers),
-                message: "Analytical Engines reads like a chapter of Compilers: \
-                          shall we group it under yours?"
-                    .into(),
-            },
-        )
+    let proposal = NewSkillMessage {
+        from_user_id: ada,
+        to_user_id: grace,
+        subject_skill_id: engines,
+        proposed_parent_skill_id: Some(compilers),
+        message: "Analytical Engines reads like a chapter of Compilers: \
+                  shall we group it under yours?",
+    };
+    let sent = pool.with_tenant_as(acme.id, |tx| -> Result<_, Box<dyn StdError>> {
+        // A refusal writes nothing and leaves the scope usable: the send
+        // that follows it commits.
+        let [(hank, _), _] = globex.authors;
+        let to_another_tenant = NewSkillMessage {
+            to_user_id: hank,
+            ..proposal
+        };
+        match send_skill_message(tx, to_another_tenant) {
+            Err(error @ Error::UnknownUser(_)) if error.is_refusal() => {
+                println!("Ada cannot write to Hank of {}: {error}.", globex.name)
+            }
+            other => return Err(format!("a message crossed tenants: {other:?}").into()),
+        }
+        Ok(send_skill_message(tx, proposal)?)
     })?;
     println!("Ada sent Grace a proposal ({}).\n", sent.status);
 
     pool.with_tenant(acme.id, |tx| {
-        let inbox = get_message_details_for_user(
-            tx,
-            grace,
-            InboxQuery {
-                limit: 3,
-                ..InboxQuery::default()
-            },
-        )?;
+        let inbox = get_message_details_for_user(tx, grace, MessageQuery::new().limit(3))?;
         println!("Grace's inbox in {}, newest first:", acme.name);
         inbox.items.iter().for_each(print_message);
         println!(
             "Grace has {} unread.\n",
             get_unread_count_for_user(tx, grace)?
         );
-        Ok::<_, Error>(())
+        Ok(())
     })?;
 
     let read = pool.with_tenant(acme.id, |tx| mark_message_read(tx, sent.id, grace))?;
@@ -111,7 +114,7 @@ fn main() -> Result<(), Box<dyn StdError>> {
         read.read_at.map(|t| t.to_rfc3339()).unwrap_or_default()
     );
     let accepted = pool.with_tenant(acme.id, |tx| {
-        update_message_status(tx, sent.id, grace, SkillMessageStatus::Accepted)
+        update_message_status(tx, sent.id, grace, Response::Accepted)
     })?;
     println!(
         "Grace {} it at {}; {} unread left.\n",
@@ -124,7 +127,7 @@ fn main() -> Result<(), Box<dyn StdError>> {
     );
 
     // From Globex, Acme's rows do not exist.
-    pool.with_tenant(globex.id, |tx| {
+    pool.with_tenant_as(globex.id, |tx| -> Result<_, Box<dyn StdError>> {
         let visible: i64 = skill_messages::schema::skill_messages::table
             .count()
             .get_result(tx.connection())?;
@@ -137,7 +140,7 @@ fn main() -> Result<(), Box<dyn StdError>> {
             Err(Error::UnknownUser(_)) => println!("Nor is Grace: unknown user."),
             other => return Err(format!("{} reached Grace: {other:?}", globex.name).into()),
         }
-        Ok::<_, Box<dyn StdError>>(())
+        Ok(())
     })?;
     Ok(())
 }
@@ -168,7 +171,7 @@ fn print_message(details: &SkillMessageDetails) {
 fn provision(
     conn: &mut PgConnection,
     name: &'static str,
-    id: Uuid,
+    id: TenantId,
     people: [(&str, &str, &str); 2],
 ) -> QueryResult<Provisioned> {
     conn.transaction(|conn| {
@@ -188,7 +191,7 @@ fn provision(
             .execute(conn)?;
         let mut authors = Vec::new();
         for (handle, display_name, skill) in people {
-            let user: Uuid = diesel::insert_into(users::table)
+            let user: UserId = diesel::insert_into(users::table)
                 .values((
                     users::tenant_id.eq(id),
                     users::email.eq(format!("{handle}@{slug}.example")),
@@ -199,7 +202,7 @@ fn provision(
                 .set(users::display_name.eq(display_name))
                 .returning(users::id)
                 .get_result(conn)?;
-            let skill: Uuid = diesel::insert_into(skills::table)
+            let skill: SkillId = diesel::insert_into(skills::table)
                 .values((
                     skills::tenant_id.eq(id),
                     skills::author_id.eq(user),

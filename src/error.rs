@@ -1,32 +1,35 @@
 //! The crate's one error type.
 
-use std::fmt;
-
-use uuid::Uuid;
-
-use crate::models::SkillMessageStatus;
+use crate::ids::{SkillId, SkillMessageId, UserId};
+use crate::status::SkillMessageStatus;
 
 /// Everything that can go wrong in this crate, as values a caller can `match`.
 ///
-/// A refused call changes no row, and a tenant scope that returns an error
-/// rolls back: nothing was written, except that after
-/// [`CommitOutcomeUnknown`](Error::CommitOutcomeUnknown) the scope's writes
-/// may all have been committed.
+/// Two kinds, told apart by [`is_refusal`](Error::is_refusal):
+///
+/// - A **refusal** (bad input, an unknown id, a message that is not the
+///   caller's to answer, ...) writes nothing and leaves the tenant scope
+///   usable: the next call in the same scope works, and the scope commits
+///   what it did if the closure goes on to return `Ok`.
+/// - A **failure** of the database, the pool or the migrations: the scope's
+///   transaction is aborted and rolls back, except that after
+///   [`CommitOutcomeUnknown`](Error::CommitOutcomeUnknown) the scope's writes
+///   may all have been committed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No skill message with this id exists in the tenant.
     #[error("skill message {0} not found")]
-    NotFound(Uuid),
+    NotFound(SkillMessageId),
 
     /// The acting user is not the message's recipient, the only user who may
     /// mark it read or respond to it.
     #[error("user {user_id} is not the recipient of skill message {message_id}")]
     NotRecipient {
         /// The message acted on.
-        message_id: Uuid,
+        message_id: SkillMessageId,
         /// The user who tried to act.
-        user_id: Uuid,
+        user_id: UserId,
     },
 
     /// The message was already accepted or declined; `status` is the response
@@ -34,34 +37,30 @@ pub enum Error {
     #[error("skill message {message_id} was already {status}")]
     AlreadyResponded {
         /// The message acted on.
-        message_id: Uuid,
+        message_id: SkillMessageId,
         /// Its status, `Accepted` or `Declined`.
         status: SkillMessageStatus,
     },
 
     /// The message text cannot be stored.
     #[error("invalid message: {0}")]
-    InvalidMessage(MessageProblem),
+    InvalidMessage(#[source] MessageProblem),
 
     /// Sender and recipient are the same user.
     #[error("user {0} cannot send a skill message to themselves")]
-    SelfMessage(Uuid),
+    SelfMessage(UserId),
 
     /// The proposed parent skill is the subject skill itself.
     #[error("skill {0} cannot be proposed as its own parent")]
-    ParentIsSubject(Uuid),
+    ParentIsSubject(SkillId),
 
     /// No user with this id exists in the tenant (it may exist in another).
     #[error("no user {0} in this tenant")]
-    UnknownUser(Uuid),
+    UnknownUser(UserId),
 
     /// No skill with this id exists in the tenant (it may exist in another).
     #[error("no skill {0} in this tenant")]
-    UnknownSkill(Uuid),
-
-    /// A response must be `Accepted` or `Declined`.
-    #[error("{0} is not a response: a skill message can only be accepted or declined")]
-    NotAResponse(SkillMessageStatus),
+    UnknownSkill(SkillId),
 
     /// The page cursor is malformed: it is not one this crate writes.
     #[error("invalid page cursor")]
@@ -72,14 +71,14 @@ pub enum Error {
     InvalidPageSize(u32),
 
     /// The database would not enforce row-level security for the runtime role
-    /// `skill_messages_app`: the reason says why.
-    #[error("row-level security is not enforced: {0}")]
-    RlsNotEnforced(String),
+    /// `skill_messages_app`; each reason names one problem.
+    #[error("row-level security is not enforced: {}", .0.join("; "))]
+    RlsNotEnforced(Vec<String>),
 
     /// The connection failed while the scope was committing: its writes are
     /// either all committed or all absent, and only reading them back tells.
-    #[error("the connection failed during commit, so the outcome is unknown: {0}")]
-    CommitOutcomeUnknown(diesel::result::Error),
+    #[error("the connection failed during commit, so the outcome is unknown")]
+    CommitOutcomeUnknown(#[source] diesel::result::Error),
 
     /// A [`PoolBuilder`](crate::PoolBuilder) setting that cannot work: the
     /// text names it.
@@ -95,35 +94,51 @@ pub enum Error {
     Pool(#[from] diesel::r2d2::PoolError),
 
     /// Running the migrations failed.
-    #[error("migrations failed: {0}")]
-    Migration(Box<dyn std::error::Error + Send + Sync>),
+    #[error("migrations failed")]
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Whether this is a refusal of the call's input or of the message's
+    /// state: nothing was written and the tenant scope is still usable.
+    /// Every other error is a failure that aborted the scope.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::NotFound(_)
+            | Self::NotRecipient { .. }
+            | Self::AlreadyResponded { .. }
+            | Self::InvalidMessage(_)
+            | Self::SelfMessage(_)
+            | Self::ParentIsSubject(_)
+            | Self::UnknownUser(_)
+            | Self::UnknownSkill(_)
+            | Self::InvalidCursor
+            | Self::InvalidPageSize(_) => true,
+            Self::RlsNotEnforced(_)
+            | Self::CommitOutcomeUnknown(_)
+            | Self::InvalidPoolSettings(_)
+            | Self::Database(_)
+            | Self::Pool(_)
+            | Self::Migration(_) => false,
+        }
+    }
 }
 
 /// Why a message text was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MessageProblem {
     /// Empty, or nothing but white space.
+    #[error("the message is blank")]
     Blank,
     /// Longer than [`MAX_MESSAGE_CHARS`](crate::MAX_MESSAGE_CHARS) characters
     /// after trimming; `chars` is its length.
+    #[error("the message has {chars} characters, more than {max}", max = crate::MAX_MESSAGE_CHARS)]
     TooLong {
         /// The length in characters, after trimming.
         chars: usize,
     },
     /// Contains a NUL character, which PostgreSQL text cannot hold.
+    #[error("the message contains a NUL character")]
     ContainsNul,
-}
-
-impl fmt::Display for MessageProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Blank => f.write_str("the message is blank"),
-            Self::TooLong { chars } => write!(
-                f,
-                "the message has {chars} characters, more than {}",
-                crate::MAX_MESSAGE_CHARS
-            ),
-            Self::ContainsNul => f.write_str("the message contains a NUL character"),
-        }
-    }
 }

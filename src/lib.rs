@@ -6,7 +6,9 @@
 //! - [`run_migrations`] creates the tables (`tenants`, `users`, `skills`,
 //!   `skill_messages`), their policies and the runtime role
 //!   `skill_messages_app`; [`schema`] and the models ([`SkillMessage`],
-//!   [`User`], [`Skill`], [`Tenant`]) describe them to diesel.
+//!   [`User`], [`Skill`], [`Tenant`]) describe them to diesel, with an id
+//!   type per table ([`TenantId`], [`UserId`], [`SkillId`],
+//!   [`SkillMessageId`]) so that ids cannot be swapped.
 //! - A [`TenantConn`] is a transaction in which one tenant is set: the
 //!   database itself hides every other tenant's rows. [`with_tenant`] and
 //!   [`Pool::with_tenant`] open one; nothing else can, so a service function
@@ -15,16 +17,22 @@
 //!   [`get_messages_for_user`] (and [`get_message_details_for_user`]),
 //!   [`get_unread_count_for_user`], [`mark_message_read`] and
 //!   [`update_message_status`]. Each returns an [`Error`] a caller can
-//!   `match`, and a refused call writes nothing.
+//!   `match`. A refusal ([`Error::is_refusal`]) writes nothing and leaves
+//!   the scope usable; only a database failure aborts it.
+//!
+//! The crate re-exports [`diesel`], [`uuid`] and [`chrono`], whose types its
+//! API uses. Features, both off by default: `serde` (serialization of the
+//! models, ids, statuses, pages and cursors) and `tracing` (spans for scopes
+//! and calls).
 //!
 //! ```
 //! use skill_messages::{
-//!     Error, InboxQuery, NewSkillMessage, Pool, SkillMessageStatus, get_messages_for_user,
-//!     get_unread_count_for_user, mark_message_read, run_migrations, send_skill_message,
-//!     update_message_status,
+//!     Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageStatus, TenantId,
+//!     get_messages_for_user, get_unread_count_for_user, mark_message_read, run_migrations,
+//!     send_skill_message, update_message_status,
 //! };
-//! # use diesel::prelude::*;
-//! # use uuid::Uuid;
+//! # use skill_messages::diesel::prelude::*;
+//! # use skill_messages::{SkillId, UserId};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # // A database of its own, dropped at the end; DATABASE_URL names the server.
 //! # let server = dotenvy::var("DATABASE_URL")
@@ -49,11 +57,11 @@
 //! run_migrations(&mut admin)?;
 //! # #[derive(QueryableByName)]
 //! # struct Ids {
-//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] tenant: Uuid,
-//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] ada: Uuid,
-//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] grace: Uuid,
-//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] engines: Uuid,
-//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] compilers: Uuid,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] tenant: TenantId,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] ada: UserId,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] grace: UserId,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] engines: SkillId,
+//! #     #[diesel(sql_type = diesel::sql_types::Uuid)] compilers: SkillId,
 //! # }
 //! # let Ids { tenant: tenant_id, ada, grace, engines, compilers } = diesel::sql_query(
 //! #     "WITH t AS (INSERT INTO tenants (name, slug) VALUES ('Acme', 'acme') RETURNING id),
@@ -71,31 +79,30 @@
 //!
 //! // In the service: a pool, and a tenant scope around every call.
 //! let pool = Pool::new(&database_url)?;
-//! let sent = pool.with_tenant(tenant_id, |tx| {
-//!     send_skill_message(
-//!         tx,
-//!         NewSkillMessage {
-//!             from_user_id: ada,
-//!             to_user_id: grace,
-//!             subject_skill_id: engines,
-//!             proposed_parent_skill_id: Some(compilers),
-//!             message: "Shall we group Analytical Engines under Compilers?".into(),
-//!         },
-//!     )
-//! })?;
+//! let proposal = NewSkillMessage {
+//!     from_user_id: ada,
+//!     to_user_id: grace,
+//!     subject_skill_id: engines,
+//!     proposed_parent_skill_id: Some(compilers),
+//!     message: "Shall we group Analytical Engines under Compilers?",
+//! };
+//! let sent = pool.with_tenant(tenant_id, |tx| send_skill_message(tx, proposal))?;
 //! assert_eq!(sent.status, SkillMessageStatus::Pending);
 //!
-//! // Several calls in one scope commit together.
+//! // Several calls in one scope commit together; a refusal among them
+//! // leaves the scope usable.
 //! let accepted = pool.with_tenant(tenant_id, |tx| {
 //!     assert_eq!(get_unread_count_for_user(tx, grace)?, 1);
-//!     let inbox = get_messages_for_user(tx, grace, InboxQuery::default())?;
+//!     let inbox = get_messages_for_user(tx, grace, MessageQuery::new())?;
 //!     assert_eq!(inbox.items, [sent.clone()]);
-//!     update_message_status(tx, sent.id, grace, SkillMessageStatus::Accepted)
+//!     let refused = mark_message_read(tx, sent.id, ada); // Ada is the sender
+//!     assert!(matches!(refused, Err(Error::NotRecipient { .. })));
+//!     update_message_status(tx, sent.id, grace, Response::Accepted)
 //! })?;
 //! assert!(accepted.responded_at.is_some());
 //!
 //! // In any other tenant's scope the message does not exist.
-//! let other_tenant = Uuid::new_v4();
+//! let other_tenant = TenantId::from(skill_messages::uuid::Uuid::from_u128(7));
 //! let elsewhere = pool.with_tenant(other_tenant, |tx| mark_message_read(tx, sent.id, grace));
 //! assert!(matches!(elsewhere, Err(Error::NotFound(_))));
 //! # Ok(())
@@ -103,8 +110,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod call;
+mod calls;
 mod error;
-mod messages;
+mod ids;
 mod migrations;
 mod models;
 mod page;
@@ -112,19 +121,32 @@ mod pool;
 mod relations;
 /// The tables, as `diesel print-schema` generates them from the migrations.
 pub mod schema;
-mod tenant;
+mod scope;
+mod service;
+mod statement;
+mod status;
+mod trace;
+mod verify;
 
+pub use calls::{MAX_MESSAGE_CHARS, MessageQuery};
 pub use error::{Error, MessageProblem};
-pub use messages::{
-    InboxQuery, MAX_MESSAGE_CHARS, get_message_details_for_user, get_messages_for_user,
-    get_unread_count_for_user, mark_message_read, send_skill_message, update_message_status,
-};
+pub use ids::{SkillId, SkillMessageId, TenantId, UserId};
 pub use migrations::{MIGRATIONS, run_migrations};
-pub use models::{NewSkillMessage, Skill, SkillMessage, SkillMessageStatus, Tenant, User};
+pub use models::{NewSkillMessage, Skill, SkillMessage, Tenant, User};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
-pub use pool::{Pool, PoolBuilder};
-pub use relations::SkillMessageDetails;
-pub use tenant::{APP_ROLE, TENANT_SETTING, TenantConn, verify_row_level_security, with_tenant};
+pub use pool::{Pool, PoolBuilder, PoolState};
+pub use relations::{Related, SkillMessageDetails};
+pub use scope::{APP_ROLE, TENANT_SETTING, TenantConn, with_tenant, with_tenant_as};
+pub use service::{
+    get_message_details_for_user, get_messages_for_user, get_unread_count_for_user,
+    mark_message_read, send_skill_message, update_message_status,
+};
+pub use status::{Response, SkillMessageStatus, UnknownStatus};
+pub use verify::verify_row_level_security;
+
+/// The crates whose types the API exposes, re-exported so that a service
+/// uses the same versions without matching them by hand.
+pub use {chrono, diesel, uuid};
 
 /// The README's Rust examples, compiled as doctests.
 #[cfg(doctest)]

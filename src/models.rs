@@ -1,48 +1,19 @@
 //! Rows of the four tables, and the form a new skill message is sent with.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use uuid::Uuid;
 
+use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
 use crate::schema::{skill_messages, skills, tenants, users};
-
-/// Where a proposal stands: `Pending` until its recipient accepts or declines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel_derive_enum::DbEnum)]
-#[ExistingTypePath = "crate::schema::sql_types::SkillMessageStatus"]
-pub enum SkillMessageStatus {
-    /// Sent, not yet answered.
-    Pending,
-    /// The recipient accepted the proposal.
-    Accepted,
-    /// The recipient declined the proposal.
-    Declined,
-}
-
-impl SkillMessageStatus {
-    /// The label PostgreSQL stores: `pending`, `accepted` or `declined`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Accepted => "accepted",
-            Self::Declined => "declined",
-        }
-    }
-}
-
-impl fmt::Display for SkillMessageStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::status::SkillMessageStatus;
 
 /// An organisation on the platform; every other row belongs to one.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(table_name = tenants, check_for_backend(diesel::pg::Pg))]
 pub struct Tenant {
     /// The tenant's id.
-    pub id: Uuid,
+    pub id: TenantId,
     /// Display name.
     pub name: String,
     /// Unique short name.
@@ -53,12 +24,13 @@ pub struct Tenant {
 
 /// A person in one tenant: a skill author, a sender or a recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(table_name = users, belongs_to(Tenant), check_for_backend(diesel::pg::Pg))]
 pub struct User {
     /// The user's id.
-    pub id: Uuid,
+    pub id: UserId,
     /// The tenant the user belongs to.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Email address, unique within the tenant.
     pub email: String,
     /// Name shown to other users.
@@ -69,6 +41,7 @@ pub struct User {
 
 /// A skill written by one user of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(
     table_name = skills,
     belongs_to(Tenant),
@@ -77,11 +50,11 @@ pub struct User {
 )]
 pub struct Skill {
     /// The skill's id.
-    pub id: Uuid,
+    pub id: SkillId,
     /// The tenant the skill belongs to.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// The user who wrote it.
-    pub author_id: Uuid,
+    pub author_id: UserId,
     /// Display name.
     pub name: String,
     /// Short name, unique within the tenant.
@@ -99,20 +72,21 @@ pub struct Skill {
 /// [`SkillMessageDetails`](crate::SkillMessageDetails) loads a message with
 /// all four rows in one query.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(table_name = skill_messages, belongs_to(Tenant), check_for_backend(diesel::pg::Pg))]
 pub struct SkillMessage {
     /// The message's id.
-    pub id: Uuid,
+    pub id: SkillMessageId,
     /// The tenant the message belongs to.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// The sender.
-    pub from_user_id: Uuid,
+    pub from_user_id: UserId,
     /// The recipient, the only user who may mark it read or respond.
-    pub to_user_id: Uuid,
+    pub to_user_id: UserId,
     /// The skill the message is about.
-    pub subject_skill_id: Uuid,
+    pub subject_skill_id: SkillId,
     /// The skill proposed as the subject's parent, if any.
-    pub proposed_parent_skill_id: Option<Uuid>,
+    pub proposed_parent_skill_id: Option<SkillId>,
     /// The text, trimmed: 1 to 4000 characters.
     pub message: String,
     /// Pending until the recipient accepts or declines.
@@ -126,18 +100,19 @@ pub struct SkillMessage {
 }
 
 /// What [`send_skill_message`](crate::send_skill_message) stores; the tenant
-/// comes from the scope, never from here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSkillMessage {
+/// comes from the scope, never from here. It borrows the text, which the
+/// crate only reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewSkillMessage<'a> {
     /// The sender, a user of the scope's tenant.
-    pub from_user_id: Uuid,
+    pub from_user_id: UserId,
     /// The recipient, another user of the scope's tenant.
-    pub to_user_id: Uuid,
+    pub to_user_id: UserId,
     /// The skill the message is about.
-    pub subject_skill_id: Uuid,
+    pub subject_skill_id: SkillId,
     /// The skill proposed as the subject's parent, if any; not the subject.
-    pub proposed_parent_skill_id: Option<Uuid>,
+    pub proposed_parent_skill_id: Option<SkillId>,
     /// The text: stored trimmed of white space at both ends, and then 1 to
     /// 4000 characters long.
-    pub message: String,
+    pub message: &'a str,
 }

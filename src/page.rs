@@ -1,14 +1,20 @@
-//! Keyset pagination: pages of an inbox, newest first, and the cursor that
+//! Keyset pagination: pages of messages, newest first, and the cursor that
 //! continues after one.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Bool, Timestamptz};
 
 use crate::error::Error;
+use crate::ids::SkillMessageId;
 use crate::models::SkillMessage;
+use crate::schema::skill_messages;
 
 /// The page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -18,6 +24,7 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 
 /// One page of results, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Page<T> {
     /// The items of this page, at most the page size.
     pub items: Vec<T>,
@@ -25,32 +32,62 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-/// An opaque position in an inbox: the page after it holds the messages
-/// older than the last one a page returned.
+/// A position in a list of messages, newest first: the page after it holds
+/// the messages sent before the one it names (or at the same time, with a
+/// smaller id).
 ///
-/// It is a string for callers to hand back (`to_string` and `parse`); its
-/// content is not a contract.
+/// Take it from [`Page::next`], or make it for a message you hold with
+/// [`Cursor::after`]. Between requests it travels as an opaque string
+/// (`to_string` and `parse`, and the serde form); the string's content is
+/// not a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cursor {
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) id: Uuid,
+    created_at: DateTime<Utc>,
+    id: SkillMessageId,
 }
 
 impl Cursor {
-    /// The position of `message` in its recipient's inbox.
-    pub(crate) fn of(message: &SkillMessage) -> Self {
+    /// The position just after `message`: the next page starts with the
+    /// message that follows it.
+    pub fn after(message: &SkillMessage) -> Self {
+        Self::at(message.created_at, message.id)
+    }
+
+    /// The position of a message sent at `created_at` with id `id`, whether
+    /// or not such a message exists. PostgreSQL keeps microseconds: a finer
+    /// `created_at` is truncated to them.
+    pub fn at(created_at: DateTime<Utc>, id: SkillMessageId) -> Self {
+        let micros = created_at.timestamp_micros();
         Self {
-            created_at: message.created_at,
-            id: message.id,
+            // Every timestamp in chrono's range round-trips in microseconds.
+            created_at: DateTime::from_timestamp_micros(micros).unwrap_or(created_at),
+            id,
         }
+    }
+
+    /// The `created_at` of the position.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    /// The message id of the position.
+    pub fn id(&self) -> SkillMessageId {
+        self.id
+    }
+
+    /// The condition "sent before this position", for a query on
+    /// `skill_messages`: the row comparison `(created_at, id) < (c, i)`,
+    /// which a B-tree index on `(..., created_at DESC, id DESC)` serves
+    /// whole, ties of `created_at` included.
+    pub(crate) fn before(self) -> Before {
+        Before(self)
     }
 }
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // PostgreSQL keeps microseconds, so the position is exact.
         let micros = self.created_at.timestamp_micros();
-        write!(f, "{:016x}{}", micros as u64, self.id.simple())
+        write!(f, "{:016x}{}", micros as u64, self.id.as_uuid().simple())
     }
 }
 
@@ -65,13 +102,67 @@ impl FromStr for Cursor {
         let micros = u64::from_str_radix(micros, 16).map_err(|_| Error::InvalidCursor)? as i64;
         Ok(Self {
             created_at: DateTime::from_timestamp_micros(micros).ok_or(Error::InvalidCursor)?,
-            id: Uuid::try_parse(id).map_err(|_| Error::InvalidCursor)?,
+            id: uuid::Uuid::try_parse(id)
+                .map_err(|_| Error::InvalidCursor)?
+                .into(),
         })
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Cursor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `(skill_messages.created_at, skill_messages.id) < ($1, $2)`: see
+/// [`Cursor::before`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Before(Cursor);
+
+impl Expression for Before {
+    type SqlType = Bool;
+}
+
+impl QueryFragment<Pg> for Before {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("(");
+        skill_messages::created_at.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        skill_messages::id.walk_ast(out.reborrow())?;
+        out.push_sql(") < (");
+        out.push_bind_param::<Timestamptz, _>(&self.0.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.0.id)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl QueryId for Before {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<QS> AppearsOnTable<QS> for Before where skill_messages::id: AppearsOnTable<QS> {}
+
+impl<QS> SelectableExpression<QS> for Before where skill_messages::id: SelectableExpression<QS> {}
+
+impl ValidGrouping<()> for Before {
+    type IsAggregate = is_aggregate::No;
+}
+
 /// Cuts `rows`, fetched with one row more than `limit`, into a page whose
-/// cursor is the position of its last item.
+/// cursor is the position after its last item.
 pub(crate) fn into_page<T>(
     mut rows: Vec<T>,
     limit: u32,

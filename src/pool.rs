@@ -1,22 +1,40 @@
 //! A connection pool that hands out tenant scopes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{self, ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ConnectionManager};
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
-use uuid::Uuid;
+use diesel::sql_types::Text;
 
 use crate::error::Error;
-use crate::tenant::{TenantConn, begin, run_begun, verify_row_level_security};
+use crate::ids::TenantId;
+use crate::scope::{CRATE_SEARCH_PATH_SQL, ScopeSettings, TenantConn, begin, run_begun};
+use crate::verify::verify_row_level_security;
 
 /// A pool of PostgreSQL connections from which tenant scopes are opened.
 ///
-/// Cloning is cheap and shares the pool.
+/// Cloning is cheap and shares the pool. Its connections are used only
+/// inside tenant scopes, and every scope sets what it relies on (tenant,
+/// role, search path, statement timeout) for its own transaction, so
+/// nothing one scope does to its session reaches the next.
 #[derive(Clone, Debug)]
 pub struct Pool {
     inner: r2d2::Pool<ConnectionManager<PgConnection>>,
+    settings: Arc<ScopeSettings>,
+}
+
+/// How many connections a [`Pool`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolState {
+    /// Connections open, in use or idle.
+    pub connections: u32,
+    /// Connections open and idle.
+    pub idle_connections: u32,
 }
 
 impl Pool {
@@ -36,7 +54,16 @@ impl Pool {
     /// A pooled connection the server has closed (a restart, an idle
     /// timeout, a terminated backend) is replaced before `f` runs, so it
     /// costs a reconnection, not an error.
-    pub fn with_tenant<T, E, F>(&self, tenant_id: Uuid, f: F) -> Result<T, E>
+    pub fn with_tenant<T, F>(&self, tenant_id: TenantId, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut TenantConn<'_>) -> Result<T, Error>,
+    {
+        self.with_tenant_as(tenant_id, f)
+    }
+
+    /// [`with_tenant`](Self::with_tenant), for a closure whose error type is
+    /// the service's own: any type that converts from [`Error`].
+    pub fn with_tenant_as<T, E, F>(&self, tenant_id: TenantId, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
         E: From<Error>,
@@ -47,7 +74,7 @@ impl Pool {
         let mut retries = self.inner.max_size();
         loop {
             let mut conn = self.inner.get().map_err(Error::from)?;
-            match begin(&mut conn, tenant_id) {
+            match begin(&mut conn, tenant_id, &self.settings) {
                 Ok(()) => return run_begun(&mut conn, tenant_id, f),
                 Err(DatabaseError(
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
@@ -60,17 +87,20 @@ impl Pool {
         }
     }
 
-    /// A plain pooled connection, outside any tenant scope, with the login's
-    /// own role and privileges: for a login that is only a member of
-    /// `skill_messages_app`, the policies show it no rows at all. For what is
-    /// no tenant's business, such as a health check.
-    pub fn get(&self) -> Result<PooledConnection<ConnectionManager<PgConnection>>, Error> {
-        Ok(self.inner.get()?)
+    /// Checks that the database answers, on a pooled connection.
+    pub fn health_check(&self) -> Result<(), Error> {
+        let mut conn = self.inner.get()?;
+        conn.batch_execute("SELECT 1")?;
+        Ok(())
     }
 
-    /// The underlying r2d2 pool, for its statistics.
-    pub fn r2d2(&self) -> &r2d2::Pool<ConnectionManager<PgConnection>> {
-        &self.inner
+    /// How many connections the pool holds now.
+    pub fn state(&self) -> PoolState {
+        let state = self.inner.state();
+        PoolState {
+            connections: state.connections,
+            idle_connections: state.idle_connections,
+        }
     }
 }
 
@@ -130,20 +160,22 @@ impl PoolBuilder {
         self
     }
 
-    /// PostgreSQL's `statement_timeout` on every connection (default 30 s):
-    /// a statement running longer fails and its scope rolls back. `None`
-    /// leaves the server's setting, the login's or the database's default;
-    /// `Some(Duration::ZERO)` turns the timeout off.
+    /// PostgreSQL's `statement_timeout` in every scope (default 30 s): a
+    /// statement running longer fails and its scope rolls back. `None`
+    /// leaves the login's or the database's default; `Some(Duration::ZERO)`
+    /// turns the timeout off. Rounded up to a millisecond.
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.statement_timeout = timeout;
         self
     }
 
     /// Opens the pool and checks on one of its connections that the database
-    /// enforces row-level security ([`verify_row_level_security`]).
+    /// enforces row-level security ([`verify_row_level_security`]) and that
+    /// a scope opens.
     ///
     /// Fails with [`Error::InvalidPoolSettings`] when `max_size` is zero or
-    /// below `min_idle`, or a timeout or lifetime is zero; with
+    /// below `min_idle`, a timeout or lifetime is zero, or the statement
+    /// timeout is longer than PostgreSQL takes (about 24.8 days); with
     /// [`Error::Pool`] when no connection can be made within the connection
     /// timeout; and with [`Error::RlsNotEnforced`] when the migrations have
     /// not run or the runtime role could bypass the policies.
@@ -159,12 +191,41 @@ impl PoolBuilder {
             // would double that. A dead connection fails its scope instead,
             // and diesel marks it broken so the pool replaces it.
             .test_on_check_out(false)
-            .connection_customizer(Box::new(SessionSettings {
-                statement_timeout: self.statement_timeout,
-            }))
             .build(ConnectionManager::new(database_url))?;
-        verify_row_level_security(&mut *inner.get()?)?;
-        Ok(Pool { inner })
+        let mut conn = inner.get()?;
+        verify_row_level_security(&mut conn)?;
+        let settings = Arc::new(self.scope_settings(&mut conn)?);
+        // Open and roll back one scope: what it sets, the database takes.
+        begin(&mut conn, TenantId::from_uuid(uuid::Uuid::nil()), &settings)?;
+        AnsiTransactionManager::rollback_transaction(&mut *conn)?;
+        drop(conn);
+        Ok(Pool { inner, settings })
+    }
+
+    /// What every scope of the pool sets: the crate's search path and the
+    /// statement timeout, the login's defaults read once on `conn`.
+    fn scope_settings(&self, conn: &mut PgConnection) -> Result<ScopeSettings, Error> {
+        #[derive(QueryableByName)]
+        struct Defaults {
+            #[diesel(sql_type = Text)]
+            search_path: String,
+            #[diesel(sql_type = Text)]
+            statement_timeout: String,
+        }
+        let defaults: Defaults = diesel::sql_query(format!(
+            "SELECT ({CRATE_SEARCH_PATH_SQL}) AS search_path, \
+                    (SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout') \
+                        AS statement_timeout"
+        ))
+        .get_result(conn)?;
+        let timeout_millis = match self.statement_timeout {
+            // Rounded up: a timeout under a millisecond must not become 0,
+            // which PostgreSQL reads as none.
+            Some(timeout) => timeout.as_micros().div_ceil(1000).to_string(),
+            // In milliseconds, the setting's unit.
+            None => defaults.statement_timeout,
+        };
+        Ok(ScopeSettings::fixed(&defaults.search_path, &timeout_millis))
     }
 }
 
@@ -185,38 +246,14 @@ impl PoolBuilder {
             "idle_timeout must be longer than zero"
         } else if self.max_lifetime == zero {
             "max_lifetime must be longer than zero"
+        } else if self
+            .statement_timeout
+            .is_some_and(|timeout| timeout.as_micros().div_ceil(1000) > i32::MAX as u128)
+        {
+            "statement_timeout must be at most 2147483647 milliseconds"
         } else {
             return Ok(());
         };
         Err(Error::InvalidPoolSettings(problem))
-    }
-}
-
-/// Session settings applied once to every new connection: the statement
-/// timeout, and a search path that names `pg_temp` last.
-#[derive(Debug)]
-struct SessionSettings {
-    statement_timeout: Option<Duration>,
-}
-
-impl CustomizeConnection<PgConnection, r2d2::Error> for SessionSettings {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), r2d2::Error> {
-        let timeout = match self.statement_timeout {
-            // Rounded up: a timeout under a millisecond must not become 0,
-            // which PostgreSQL reads as none.
-            Some(timeout) => format!(
-                "SET statement_timeout = {}; ",
-                timeout.as_micros().div_ceil(1000)
-            ),
-            None => String::new(),
-        };
-        // `pg_temp` named last: a temporary table left on a pooled
-        // connection cannot shadow the crate's tables for later scopes, as
-        // it would with the default path, which searches it first.
-        conn.batch_execute(&format!(
-            "{timeout}SELECT set_config('search_path', \
-                 concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp'), false)"
-        ))
-        .map_err(r2d2::Error::QueryError)
     }
 }

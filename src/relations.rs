@@ -2,14 +2,14 @@
 //! `users` (sender, recipient) and twice to `skills` (subject, proposed
 //! parent), and diesel derives one `belongs_to` per parent table.
 
-use diesel::dsl;
-use diesel::prelude::*;
-use uuid::Uuid;
-
+use crate::calls::Details;
 use crate::error::Error;
+use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
 use crate::models::{Skill, SkillMessage, User};
 use crate::schema::{skill_messages, skills, users};
-use crate::tenant::TenantConn;
+use crate::scope::TenantConn;
+use diesel::dsl;
+use diesel::prelude::*;
 
 // Two aliases of one table can only meet in a query when they are declared
 // in the same block.
@@ -20,35 +20,43 @@ diesel::alias! {
     pub(crate) const PROPOSED_PARENT_SKILL: Alias<ProposedParentSkill> = skills as proposed_parent_skill;
 }
 
+/// The messages of one tenant whose column `C` holds `Id`.
+pub type Related<C, Id> = dsl::Filter<
+    dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::tenant_id, TenantId>>,
+    dsl::Eq<C, Id>,
+>;
+
 impl SkillMessage {
-    /// Messages `user` sent: the relation of `from_user_id`.
-    pub fn sent_by(
-        user: &User,
-    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::from_user_id, Uuid>> {
-        skill_messages::table.filter(skill_messages::from_user_id.eq(user.id))
+    /// Messages `user` sent: the relation of `(tenant_id, from_user_id)`.
+    pub fn sent_by(user: &User) -> Related<skill_messages::from_user_id, UserId> {
+        skill_messages::table
+            .filter(skill_messages::tenant_id.eq(user.tenant_id))
+            .filter(skill_messages::from_user_id.eq(user.id))
     }
 
-    /// Messages `user` received: the relation of `to_user_id`.
-    pub fn received_by(
-        user: &User,
-    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::to_user_id, Uuid>> {
-        skill_messages::table.filter(skill_messages::to_user_id.eq(user.id))
+    /// Messages `user` received: the relation of `(tenant_id, to_user_id)`.
+    pub fn received_by(user: &User) -> Related<skill_messages::to_user_id, UserId> {
+        skill_messages::table
+            .filter(skill_messages::tenant_id.eq(user.tenant_id))
+            .filter(skill_messages::to_user_id.eq(user.id))
     }
 
-    /// Messages about `skill`: the relation of `subject_skill_id`.
-    pub fn about_skill(
-        skill: &Skill,
-    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::subject_skill_id, Uuid>> {
-        skill_messages::table.filter(skill_messages::subject_skill_id.eq(skill.id))
+    /// Messages about `skill`: the relation of `(tenant_id,
+    /// subject_skill_id)`.
+    pub fn about_skill(skill: &Skill) -> Related<skill_messages::subject_skill_id, SkillId> {
+        skill_messages::table
+            .filter(skill_messages::tenant_id.eq(skill.tenant_id))
+            .filter(skill_messages::subject_skill_id.eq(skill.id))
     }
 
-    /// Messages proposing `skill` as a parent: the relation of
-    /// `proposed_parent_skill_id`.
+    /// Messages proposing `skill` as a parent: the relation of `(tenant_id,
+    /// proposed_parent_skill_id)`.
     pub fn proposing_parent(
         skill: &Skill,
-    ) -> dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::proposed_parent_skill_id, Uuid>>
-    {
-        skill_messages::table.filter(skill_messages::proposed_parent_skill_id.eq(skill.id))
+    ) -> Related<skill_messages::proposed_parent_skill_id, SkillId> {
+        skill_messages::table
+            .filter(skill_messages::tenant_id.eq(skill.tenant_id))
+            .filter(skill_messages::proposed_parent_skill_id.eq(skill.id))
     }
 }
 
@@ -88,13 +96,15 @@ impl From<DetailsRow> for SkillMessageDetails {
 impl SkillMessageDetails {
     /// Loads one message of the scope's tenant with its sender, recipient
     /// and skills; [`Error::NotFound`] if the tenant has no such message.
-    pub fn load(conn: &mut TenantConn<'_>, message_id: Uuid) -> Result<Self, Error> {
-        details_query()
-            .filter(skill_messages::id.eq(message_id))
-            .get_result::<DetailsRow>(conn.connection())
-            .optional()?
-            .map(Self::from)
-            .ok_or(Error::NotFound(message_id))
+    pub fn load(conn: &mut TenantConn<'_>, message_id: SkillMessageId) -> Result<Self, Error> {
+        let tenant = conn.tenant_id();
+        crate::service::run(
+            conn,
+            Ok(Details {
+                tenant,
+                id: message_id,
+            }),
+        )
     }
 }
 
@@ -103,7 +113,7 @@ type SkillColumns = <skills::table as Table>::AllColumns;
 
 /// Messages joined to their sender, recipient, subject skill and proposed
 /// parent skill, selecting a [`DetailsRow`].
-#[dsl::auto_type(no_type_alias)]
+#[dsl::auto_type]
 pub(crate) fn details_query() -> _ {
     let message: dsl::AsSelect<SkillMessage, diesel::pg::Pg> = SkillMessage::as_select();
     let sender: dsl::Fields<SENDER, UserColumns> = SENDER.fields(users::all_columns);

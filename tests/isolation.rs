@@ -5,20 +5,20 @@
 mod common;
 
 use ::skill_messages::schema::{skill_messages, skills, tenants, users};
+use ::skill_messages::{SkillMessageId, TenantId};
 use common::{Fixture, TestDb, seed_tenant};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Text, Uuid as SqlUuid};
-use uuid::Uuid;
 
 /// Two tenants, each with one message from alice to bob.
 struct World {
     db: TestDb,
     a: Fixture,
     b: Fixture,
-    a_message: Uuid,
-    b_message: Uuid,
+    a_message: SkillMessageId,
+    b_message: SkillMessageId,
 }
 
 fn world() -> World {
@@ -38,7 +38,7 @@ fn world() -> World {
 }
 
 /// Inserts alice's proposal to bob in `f.tenant` with plain SQL.
-fn raw_message(conn: &mut PgConnection, f: &Fixture) -> QueryResult<Uuid> {
+fn raw_message(conn: &mut PgConnection, f: &Fixture) -> QueryResult<SkillMessageId> {
     diesel::insert_into(skill_messages::table)
         .values((
             skill_messages::tenant_id.eq(f.tenant),
@@ -56,7 +56,7 @@ fn raw_message(conn: &mut PgConnection, f: &Fixture) -> QueryResult<Uuid> {
 /// but by hand: these tests prove the database, not the crate.
 fn in_tenant<T>(
     conn: &mut PgConnection,
-    tenant: Uuid,
+    tenant: TenantId,
     f: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
     conn.transaction(|conn| {
@@ -190,11 +190,11 @@ fn a_tenant_sees_only_its_own_rows() {
     for f in [&w.a, &w.b] {
         let (tenant_ids, user_tenants, message_tenants) = in_tenant(&mut conn, f.tenant, |c| {
             Ok((
-                tenants::table.select(tenants::id).load::<Uuid>(c)?,
-                users::table.select(users::tenant_id).load::<Uuid>(c)?,
+                tenants::table.select(tenants::id).load::<TenantId>(c)?,
+                users::table.select(users::tenant_id).load::<TenantId>(c)?,
                 skill_messages::table
                     .select(skill_messages::tenant_id)
-                    .load::<Uuid>(c)?,
+                    .load::<TenantId>(c)?,
             ))
         })
         .expect("read a tenant");
@@ -414,7 +414,7 @@ fn a_leaky_function_sees_only_the_tenants_rows() {
     #[derive(QueryableByName)]
     struct Seen {
         #[diesel(sql_type = SqlUuid)]
-        message_tenant: Uuid,
+        message_tenant: TenantId,
     }
     let seen: Vec<Seen> = diesel::sql_query("SELECT message_tenant FROM seen")
         .load(&mut conn)
@@ -443,7 +443,7 @@ fn a_prepared_statement_follows_the_current_tenant() {
     #[derive(QueryableByName, Debug, PartialEq)]
     struct Row {
         #[diesel(sql_type = SqlUuid)]
-        tenant_id: Uuid,
+        tenant_id: TenantId,
     }
     for _ in 0..8 {
         for f in [&w.a, &w.b] {

@@ -8,22 +8,21 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use common::{Fixture, TestDb, seed_tenant};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    Cursor, Error, InboxQuery, NewSkillMessage, Page, Pool, SkillMessage, SkillMessageStatus,
-    get_message_details_for_user, get_messages_for_user, get_unread_count_for_user,
-    mark_message_read, send_skill_message, update_message_status,
+    Cursor, Error, MessageQuery, NewSkillMessage, Page, Pool, Response, SkillMessage,
+    SkillMessageId, SkillMessageStatus, UserId, get_message_details_for_user,
+    get_messages_for_user, get_unread_count_for_user, mark_message_read, send_skill_message,
+    update_message_status,
 };
 use uuid::Uuid;
 
 use SkillMessageStatus::{Accepted, Declined, Pending};
 
-fn limit(limit: u32) -> InboxQuery {
-    InboxQuery {
-        limit,
-        ..InboxQuery::default()
-    }
+fn limit(limit: u32) -> MessageQuery {
+    MessageQuery::new().limit(limit)
 }
 
 struct World {
@@ -43,7 +42,7 @@ fn world() -> World {
 }
 
 impl World {
-    fn send(&self, f: &Fixture, new: NewSkillMessage) -> Result<SkillMessage, Error> {
+    fn send(&self, f: &Fixture, new: NewSkillMessage<'_>) -> Result<SkillMessage, Error> {
         self.pool
             .with_tenant(f.tenant, |tx| send_skill_message(tx, new))
     }
@@ -51,8 +50,8 @@ impl World {
     fn inbox(
         &self,
         f: &Fixture,
-        user: Uuid,
-        query: InboxQuery,
+        user: UserId,
+        query: MessageQuery,
     ) -> Result<Page<SkillMessage>, Error> {
         self.pool
             .with_tenant(f.tenant, |tx| get_messages_for_user(tx, user, query))
@@ -122,15 +121,15 @@ fn the_inbox_pages_newest_first_and_every_message_exactly_once() {
     sent.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
 
     let mut pages = Vec::new();
-    let mut query = InboxQuery::default();
+    let mut query = MessageQuery::default();
     loop {
         let page = w.inbox(&a, a.bob, query).expect("a page");
         pages.push(page.items.len());
         let next = page.next;
         query = query.after(next);
-        let ids: Vec<Uuid> = page.items.into_iter().map(|m| m.id).collect();
+        let ids: Vec<SkillMessageId> = page.items.into_iter().map(|m| m.id).collect();
         let start = pages.iter().sum::<usize>() - ids.len();
-        let expected: Vec<Uuid> = sent[start..start + ids.len()]
+        let expected: Vec<SkillMessageId> = sent[start..start + ids.len()]
             .iter()
             .map(|m| m.id)
             .collect();
@@ -149,6 +148,39 @@ fn the_inbox_pages_newest_first_and_every_message_exactly_once() {
     let first = w.inbox(&a, a.bob, limit(1)).expect("first page");
     let cursor = first.next.expect("more pages");
     assert_eq!(cursor.to_string().parse::<Cursor>().expect("parse"), cursor);
+}
+
+/// Every message sent in one scope shares one `created_at`: pages whose
+/// cursors fall inside such a tie group still list each message once, in
+/// id order, and a cursor made for a known message starts right after it.
+#[test]
+fn pages_through_a_tie_group_list_each_message_exactly_once() {
+    const TIES: usize = 600;
+    let w = world();
+    let a = w.a;
+    let sent = send_tie_group(&w, TIES);
+
+    let mut listed = Vec::new();
+    let mut query = limit(37);
+    loop {
+        let page = w.inbox(&a, a.bob, query).expect("a page");
+        listed.extend(page.items.iter().map(|m| m.id));
+        match page.next {
+            Some(next) => query = query.after(Some(next)),
+            None => break,
+        }
+    }
+    let expected: Vec<SkillMessageId> = sent.iter().map(|m| m.id).collect();
+    assert_eq!(listed, expected, "each message once, newest id first");
+
+    // After a message picked in the middle of the group, the next ones.
+    let known = &sent[TIES / 2];
+    let page = w
+        .inbox(&a, a.bob, limit(5).after(Some(Cursor::after(known))))
+        .expect("a page after a known message");
+    let after: Vec<SkillMessageId> = page.items.iter().map(|m| m.id).collect();
+    assert_eq!(after, expected[TIES / 2 + 1..TIES / 2 + 6]);
+    assert_eq!(Cursor::at(known.created_at, known.id), Cursor::after(known));
 }
 
 #[test]
@@ -179,9 +211,9 @@ fn pagination_misses_nothing_and_repeats_nothing_while_messages_arrive() {
             None => break,
         }
     }
-    let distinct: BTreeSet<&Uuid> = seen.iter().collect();
+    let distinct: BTreeSet<&SkillMessageId> = seen.iter().collect();
     assert_eq!(distinct.len(), seen.len(), "no message twice");
-    let before: BTreeSet<Uuid> = w
+    let before: BTreeSet<SkillMessageId> = w
         .stored()
         .into_iter()
         .filter(|m| m.message.starts_with("before"))
@@ -202,54 +234,31 @@ fn the_inbox_filters_by_unread_and_status_and_refuses_bad_queries() {
         .with_tenant(a.tenant, |tx| {
             mark_message_read(tx, sent[0].id, a.bob)?;
             mark_message_read(tx, sent[1].id, a.bob)?;
-            update_message_status(tx, sent[2].id, a.bob, Accepted)?;
-            update_message_status(tx, sent[3].id, a.bob, Declined)
+            update_message_status(tx, sent[2].id, a.bob, Response::Accepted)?;
+            update_message_status(tx, sent[3].id, a.bob, Response::Declined)
         })
         .expect("read and respond");
-    let list = |query: InboxQuery| -> Result<Vec<Uuid>, Error> {
+    let list = |query: MessageQuery| -> Result<Vec<SkillMessageId>, Error> {
         let page = w.inbox(&a, a.bob, query)?;
-        let mut ids: Vec<Uuid> = page.items.into_iter().map(|m| m.id).collect();
+        let mut ids: Vec<SkillMessageId> = page.items.into_iter().map(|m| m.id).collect();
         ids.sort();
         Ok(ids)
     };
-    let ids = |indexes: &[usize]| -> Vec<Uuid> {
-        let mut ids: Vec<Uuid> = indexes.iter().map(|i| sent[*i].id).collect();
+    let ids = |indexes: &[usize]| -> Vec<SkillMessageId> {
+        let mut ids: Vec<SkillMessageId> = indexes.iter().map(|i| sent[*i].id).collect();
         ids.sort();
         ids
     };
-    let all = InboxQuery::default();
+    let all = MessageQuery::new();
     // Responding marks a message read.
+    assert_eq!(list(all.unread_only()).expect("unread"), ids(&[4, 5]));
     assert_eq!(
-        list(InboxQuery {
-            unread_only: true,
-            ..all
-        })
-        .expect("unread"),
-        ids(&[4, 5])
-    );
-    assert_eq!(
-        list(InboxQuery {
-            status: Some(Pending),
-            ..all
-        })
-        .expect("pending"),
+        list(all.status(Pending)).expect("pending"),
         ids(&[0, 1, 4, 5])
     );
+    assert_eq!(list(all.status(Accepted)).expect("accepted"), ids(&[2]));
     assert_eq!(
-        list(InboxQuery {
-            status: Some(Accepted),
-            ..all
-        })
-        .expect("accepted"),
-        ids(&[2])
-    );
-    assert_eq!(
-        list(InboxQuery {
-            status: Some(Declined),
-            unread_only: true,
-            ..all
-        })
-        .expect("none"),
+        list(all.status(Declined).unread_only()).expect("none"),
         ids(&[])
     );
     // Alice received nothing; carol neither; both exist.
@@ -257,12 +266,12 @@ fn the_inbox_filters_by_unread_and_status_and_refuses_bad_queries() {
     assert_eq!((alice_inbox.items.len(), alice_inbox.next), (0, None));
 
     for (query, expected) in [
-        (InboxQuery { limit: 0, ..all }, "InvalidPageSize(0)"),
-        (InboxQuery { limit: 101, ..all }, "InvalidPageSize(101)"),
+        (all.limit(0), "InvalidPageSize(0)"),
+        (all.limit(101), "InvalidPageSize(101)"),
     ] {
         assert_eq!(format!("{:?}", list(query).expect_err("refused")), expected);
     }
-    assert!(list(InboxQuery { limit: 100, ..all }).is_ok());
+    assert!(list(all.limit(100)).is_ok());
     for garbage in [
         "",
         "zz",
@@ -277,7 +286,7 @@ fn the_inbox_filters_by_unread_and_status_and_refuses_bad_queries() {
             "{garbage:?}"
         );
     }
-    for stranger in [Uuid::nil(), Uuid::new_v4(), w.b.bob] {
+    for stranger in [Uuid::nil().into(), Uuid::new_v4().into(), w.b.bob] {
         let refused = w.inbox(&a, stranger, all);
         assert!(matches!(refused, Err(Error::UnknownUser(id)) if id == stranger));
     }
@@ -302,14 +311,11 @@ fn the_detailed_inbox_names_the_users_and_skills_of_each_message() {
     let (plain, detailed) = w
         .pool
         .with_tenant(a.tenant, |tx| {
-            let query = InboxQuery {
-                limit: 1,
-                ..InboxQuery::default()
-            };
+            let query = MessageQuery::new().limit(1);
             let plain = get_messages_for_user(tx, a.bob, query)?;
             let detailed = get_message_details_for_user(tx, a.bob, query)?;
             let rest = get_message_details_for_user(tx, a.bob, query.after(detailed.next))?;
-            Ok::<_, Error>((plain, [detailed, rest]))
+            Ok((plain, [detailed, rest]))
         })
         .expect("list with details");
     let [first, second] = detailed;
@@ -318,7 +324,7 @@ fn the_detailed_inbox_names_the_users_and_skills_of_each_message() {
         "the same positions as the plain inbox"
     );
     assert_eq!(second.next, None);
-    let by_id = |id: Uuid| {
+    let by_id = |id: SkillMessageId| {
         first
             .items
             .iter()
@@ -347,7 +353,7 @@ fn the_detailed_inbox_names_the_users_and_skills_of_each_message() {
     assert_eq!(d.proposed_parent_skill, None);
 
     let refused = w.pool.with_tenant(a.tenant, |tx| {
-        get_message_details_for_user(tx, w.b.bob, InboxQuery::default())
+        get_message_details_for_user(tx, w.b.bob, MessageQuery::new())
     });
     assert!(matches!(refused, Err(Error::UnknownUser(_))));
 }
@@ -356,7 +362,7 @@ fn the_detailed_inbox_names_the_users_and_skills_of_each_message() {
 fn the_unread_count_follows_sends_reads_and_responses() {
     let w = world();
     let a = w.a;
-    let count = |user: Uuid| {
+    let count = |user: UserId| {
         w.pool
             .with_tenant(a.tenant, |tx| get_unread_count_for_user(tx, user))
     };
@@ -376,11 +382,11 @@ fn the_unread_count_follows_sends_reads_and_responses() {
         .expect("read");
     w.pool
         .with_tenant(a.tenant, |tx| {
-            update_message_status(tx, sent[1].id, a.bob, Declined)
+            update_message_status(tx, sent[1].id, a.bob, Response::Declined)
         })
         .expect("decline");
     assert_eq!(count(a.bob).expect("count"), 2);
-    for stranger in [Uuid::new_v4(), w.b.bob] {
+    for stranger in [Uuid::new_v4().into(), w.b.bob] {
         assert!(matches!(count(stranger), Err(Error::UnknownUser(id)) if id == stranger));
     }
 }
@@ -391,7 +397,7 @@ fn marking_read_is_for_the_recipient_and_sets_read_at_once() {
     let a = w.a;
     let sent = w.send(&a, a.proposal("read me")).expect("send");
     let b_message = w.send(&w.b, w.b.proposal("in B")).expect("send in B");
-    let mark = |id: Uuid, user: Uuid| {
+    let mark = |id: SkillMessageId, user: UserId| {
         w.pool
             .with_tenant(a.tenant, |tx| mark_message_read(tx, id, user))
     };
@@ -413,7 +419,7 @@ fn marking_read_is_for_the_recipient_and_sets_read_at_once() {
         mark(sent.id, a.alice),
         Err(Error::NotRecipient { message_id, user_id }) if message_id == sent.id && user_id == a.alice
     ));
-    let nobody = Uuid::new_v4();
+    let nobody = SkillMessageId::from(Uuid::new_v4());
     assert!(matches!(mark(nobody, a.bob), Err(Error::NotFound(id)) if id == nobody));
     assert!(matches!(mark(b_message.id, w.b.bob), Err(Error::NotFound(id)) if id == b_message.id));
     assert_eq!(w.stored(), before, "refusals write nothing");
@@ -421,43 +427,39 @@ fn marking_read_is_for_the_recipient_and_sets_read_at_once() {
 }
 
 #[test]
-fn responding_is_for_the_recipient_once_and_only_with_a_response() {
+fn responding_is_for_the_recipient_and_once() {
     let w = world();
     let a = w.a;
     let sent = w.send(&a, a.proposal("accept me")).expect("send");
-    let respond = |user: Uuid, status: SkillMessageStatus| {
+    let respond = |user: UserId, response: Response| {
         w.pool.with_tenant(a.tenant, |tx| {
-            update_message_status(tx, sent.id, user, status)
+            update_message_status(tx, sent.id, user, response)
         })
     };
     assert!(matches!(
-        respond(a.bob, Pending),
-        Err(Error::NotAResponse(Pending))
-    ));
-    assert!(matches!(
-        respond(a.carol, Accepted),
+        respond(a.carol, Response::Accepted),
         Err(Error::NotRecipient { .. })
     ));
-    let accepted = respond(a.bob, Accepted).expect("accept");
+    let accepted = respond(a.bob, Response::Accepted).expect("accept");
     assert_eq!(accepted.status, Accepted);
     let responded_at = accepted.responded_at.expect("responded_at is set");
     assert_eq!(accepted.read_at, Some(responded_at), "responding reads it");
 
     let before = w.stored();
-    for status in [Accepted, Declined] {
+    for response in [Response::Accepted, Response::Declined] {
         assert!(matches!(
-            respond(a.bob, status),
+            respond(a.bob, response),
             Err(Error::AlreadyResponded { message_id, status: Accepted }) if message_id == sent.id
         ));
     }
-    let nobody = Uuid::new_v4();
+    let nobody = SkillMessageId::from(Uuid::new_v4());
     let missing = w.pool.with_tenant(a.tenant, |tx| {
-        update_message_status(tx, nobody, a.bob, Declined)
+        update_message_status(tx, nobody, a.bob, Response::Declined)
     });
     assert!(matches!(missing, Err(Error::NotFound(id)) if id == nobody));
     let elsewhere = w.send(&w.b, w.b.proposal("in B")).expect("send in B");
     let hidden = w.pool.with_tenant(a.tenant, |tx| {
-        update_message_status(tx, elsewhere.id, w.b.bob, Declined)
+        update_message_status(tx, elsewhere.id, w.b.bob, Response::Declined)
     });
     assert!(matches!(hidden, Err(Error::NotFound(_))));
     assert_eq!(
@@ -480,7 +482,7 @@ fn responding_is_for_the_recipient_once_and_only_with_a_response() {
     let declined = w
         .pool
         .with_tenant(a.tenant, |tx| {
-            update_message_status(tx, read_first.id, a.bob, Declined)
+            update_message_status(tx, read_first.id, a.bob, Response::Declined)
         })
         .expect("decline");
     assert_eq!(declined.read_at, read.read_at);
@@ -501,11 +503,15 @@ fn of_sixteen_racing_responses_exactly_one_wins() {
     let racers: Vec<_> = (0..RACERS)
         .map(|i| {
             let (pool, start) = (pool.clone(), Arc::clone(&start));
-            let status = if i % 2 == 0 { Accepted } else { Declined };
+            let response = if i % 2 == 0 {
+                Response::Accepted
+            } else {
+                Response::Declined
+            };
             thread::spawn(move || {
                 pool.with_tenant(a.tenant, |tx| {
                     start.wait();
-                    update_message_status(tx, sent.id, a.bob, status)
+                    update_message_status(tx, sent.id, a.bob, response)
                 })
             })
         })
@@ -525,4 +531,84 @@ fn of_sixteen_racing_responses_exactly_one_wins() {
         }
     }
     assert_eq!(w.stored(), [winner]);
+}
+
+/// `count` messages from alice to bob in one scope, so with one
+/// `created_at`, in inbox order: newest id first.
+fn send_tie_group(w: &World, count: usize) -> Vec<SkillMessage> {
+    let a = w.a;
+    let mut sent = w
+        .pool
+        .with_tenant(a.tenant, |tx| {
+            (0..count)
+                .map(|i| send_skill_message(tx, a.proposal(&format!("tie {i}"))))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .expect("send a tie group");
+    assert!(sent.iter().all(|m| m.created_at == sent[0].created_at));
+    sent.sort_by_key(|m| std::cmp::Reverse(m.id));
+    sent
+}
+
+/// The keyset condition is an index condition whole: a page whose cursor
+/// sits deep inside a tie group reads the page's rows from the index and
+/// no more, where `created_at <= c AND (created_at < c OR id < i)` would
+/// read and discard every tie before the cursor.
+#[test]
+fn a_page_inside_a_tie_group_reads_only_its_own_rows() {
+    const TIES: usize = 600;
+    let w = world();
+    let a = w.a;
+    let sent = send_tie_group(&w, TIES);
+    let mut admin = w.db.admin();
+    admin
+        .batch_execute("ANALYZE skill_messages")
+        .expect("analyze");
+    let deep = Cursor::after(&sent[TIES / 2]);
+
+    // Tuples read from the table and its indexes by one call on a fresh
+    // connection, whose statistics reach the server when it closes.
+    let mut tuples_read = |query: MessageQuery| -> i64 {
+        let before = tuples_read_so_far(&mut admin);
+        let pool = w.db.pool_of(1);
+        let page = pool
+            .with_tenant(a.tenant, |tx| get_messages_for_user(tx, a.bob, query))
+            .expect("a page");
+        assert_eq!(page.items.len(), 20);
+        drop(pool);
+        wait_for(|| tuples_read_so_far(&mut admin) > before);
+        tuples_read_so_far(&mut admin) - before
+    };
+    let first = tuples_read(limit(20));
+    let inside = tuples_read(limit(20).after(Some(deep)));
+    assert!(first <= 21 + 2, "page one read {first} tuples");
+    assert!(
+        inside <= 21 + 2,
+        "a page inside the ties read {inside} tuples"
+    );
+}
+
+/// Tuples read so far from `skill_messages` and its indexes, as the
+/// statistics the server has received say.
+fn tuples_read_so_far(admin: &mut PgConnection) -> i64 {
+    admin
+        .batch_execute("SELECT pg_stat_clear_snapshot()")
+        .expect("fresh statistics");
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT coalesce(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes \
+           WHERE relname = 'skill_messages') \
+         + (SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables \
+           WHERE relname = 'skill_messages')",
+    ))
+    .get_result(admin)
+    .expect("read the statistics")
+}
+
+/// Waits up to ten seconds for `done`.
+fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

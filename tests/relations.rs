@@ -9,10 +9,9 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    NewSkillMessage, Skill, SkillMessage, SkillMessageDetails, Tenant, TenantConn, User,
-    send_skill_message, with_tenant,
+    NewSkillMessage, Skill, SkillId, SkillMessage, SkillMessageDetails, SkillMessageId, Tenant,
+    TenantConn, User, UserId, send_skill_message, with_tenant,
 };
-use uuid::Uuid;
 
 /// Tenant A with four messages in different directions, and tenant B with
 /// one, so that every helper has rows to include and rows to leave out.
@@ -36,15 +35,15 @@ fn world() -> World {
     let a = seed_tenant(&mut admin, "tenant-a");
     let b = seed_tenant(&mut admin, "tenant-b");
     let mut conn = db.app();
-    let send = |conn: &mut PgConnection, f: &Fixture, new: NewSkillMessage| {
+    let send = |conn: &mut PgConnection, f: &Fixture, new: NewSkillMessage<'_>| {
         with_tenant(conn, f.tenant, |tx| send_skill_message(tx, new)).expect("send")
     };
-    let message = |from, to, subject, parent: Option<Uuid>| NewSkillMessage {
+    let message = |from, to, subject, parent: Option<SkillId>| NewSkillMessage {
         from_user_id: from,
         to_user_id: to,
         subject_skill_id: subject,
         proposed_parent_skill_id: parent,
-        message: "grouping proposal".into(),
+        message: "grouping proposal",
     };
     let proposal = send(&mut conn, &a, a.proposal("rust under programming?"));
     let reply = send(&mut conn, &a, message(a.bob, a.alice, a.parent, None));
@@ -70,7 +69,7 @@ fn world() -> World {
     }
 }
 
-fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+fn sorted<T: Ord>(mut ids: Vec<T>) -> Vec<T> {
     ids.sort();
     ids
 }
@@ -88,12 +87,12 @@ fn the_named_helpers_follow_each_foreign_key_to_users_and_skills() {
         let skills: Vec<Skill> = skill_messages::schema::skills::table
             .select(Skill::as_select())
             .load(conn)?;
-        let user = |id: Uuid| users.iter().find(|u| u.id == id).expect("seeded user");
-        let skill = |id: Uuid| skills.iter().find(|s| s.id == id).expect("seeded skill");
+        let user = |id: UserId| users.iter().find(|u| u.id == id).expect("seeded user");
+        let skill = |id: SkillId| skills.iter().find(|s| s.id == id).expect("seeded skill");
         let (alice, bob, carol) = (user(a.alice), user(a.bob), user(a.carol));
         let (rust, programming) = (skill(a.skill), skill(a.parent));
 
-        let cases: [(&str, messages::BoxedQuery<'_, Pg>, Vec<Uuid>); 7] = [
+        let cases: [(&str, messages::BoxedQuery<'_, Pg>, Vec<SkillMessageId>); 7] = [
             (
                 "sent by alice",
                 SkillMessage::sent_by(alice).into_boxed(),
@@ -131,7 +130,7 @@ fn the_named_helpers_follow_each_foreign_key_to_users_and_skills() {
             ),
         ];
         for (relation, query, expected) in cases {
-            let found: Vec<Uuid> = query.select(messages::id).load(conn)?;
+            let found: Vec<SkillMessageId> = query.select(messages::id).load(conn)?;
             assert_eq!(sorted(found), sorted(expected), "{relation}");
         }
         Ok(())
@@ -193,7 +192,7 @@ fn details_load_a_message_with_its_four_references_in_one_query() {
     let mut conn = w.db.app();
     let a = w.a;
     let (proposal, reply) = with_tenant(&mut conn, a.tenant, |tx| {
-        Ok::<_, skill_messages::Error>((
+        Ok((
             SkillMessageDetails::load(tx, w.proposal.id)?,
             SkillMessageDetails::load(tx, w.reply.id)?,
         ))

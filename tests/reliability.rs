@@ -21,9 +21,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    Error, InboxQuery, NewSkillMessage, Pool, SkillMessage, SkillMessageStatus,
-    get_messages_for_user, get_unread_count_for_user, mark_message_read, send_skill_message,
-    update_message_status,
+    Error, MessageQuery, NewSkillMessage, Pool, Response, SkillId, SkillMessage, SkillMessageId,
+    SkillMessageStatus, TenantId, UserId, get_messages_for_user, get_unread_count_for_user,
+    mark_message_read, send_skill_message, update_message_status,
 };
 use uuid::Uuid;
 
@@ -48,16 +48,16 @@ fn kind(error: &Error) -> String {
     }
 }
 
-fn users(f: &Fixture) -> [Uuid; 3] {
+fn users(f: &Fixture) -> [UserId; 3] {
     [f.alice, f.bob, f.carol]
 }
 
-fn skills(f: &Fixture) -> [Uuid; 3] {
+fn skills(f: &Fixture) -> [SkillId; 3] {
     [f.skill, f.parent, f.other_skill]
 }
 
 /// Every stored message of `tenants`, as the superuser sees it.
-fn stored(admin: &mut PgConnection, tenants: &[Uuid]) -> Vec<SkillMessage> {
+fn stored(admin: &mut PgConnection, tenants: &[TenantId]) -> Vec<SkillMessage> {
     messages::table
         .filter(messages::tenant_id.eq_any(tenants))
         .select(SkillMessage::as_select())
@@ -132,7 +132,7 @@ enum Op {
         tenant: usize,
         message: Target,
         actor: Actor,
-        response: SkillMessageStatus,
+        response: Response,
     },
 }
 
@@ -150,7 +150,10 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![5 => (0..64usize).prop_map(Target::Own), 1 => (0..64usize).prop_map(Target::Any)]
         };
         let status = || prop_oneof![Just(Pending), Just(Accepted), Just(Declined)];
-        let response = prop_oneof![1 => Just(Pending), 4 => Just(Accepted), 4 => Just(Declined)];
+        // A `Response` is Accepted or Declined: answering "Pending", once a
+        // case of its own (refused with NotAResponse), cannot be written
+        // any more, so it is no longer generated.
+        let response = prop_oneof![Just(Response::Accepted), Just(Response::Declined)];
         let text = prop_oneof![
             12 => Just(Text::Fine),
             1 => Just(Text::Blank),
@@ -211,11 +214,11 @@ struct Case<'a> {
 }
 
 impl Case<'_> {
-    fn user(&self, who: Who) -> Uuid {
+    fn user(&self, who: Who) -> UserId {
         users(&self.tenants[who.tenant])[who.user]
     }
 
-    fn skill(&self, which: Which) -> Uuid {
+    fn skill(&self, which: Which) -> SkillId {
         skills(&self.tenants[which.tenant])[which.skill]
     }
 
@@ -247,9 +250,16 @@ impl Case<'_> {
 
     /// The message a read or an answer is aimed at (nil when the model has
     /// none), and the id of the user acting.
-    fn aim(&self, tenant: usize, target: Target, actor: Actor) -> (Option<Modeled>, Uuid, Uuid) {
+    fn aim(
+        &self,
+        tenant: usize,
+        target: Target,
+        actor: Actor,
+    ) -> (Option<Modeled>, SkillMessageId, UserId) {
         let target = self.pick(tenant, target);
-        let message_id = target.as_ref().map_or(Uuid::nil(), |m| m.stored.id);
+        let message_id = target
+            .as_ref()
+            .map_or(SkillMessageId::from_uuid(Uuid::nil()), |m| m.stored.id);
         let actor_id = match (actor, &target) {
             (Actor::Recipient, Some(m)) => m.stored.to_user_id,
             (Actor::Recipient, None) => self.user(Who { tenant, user: 1 }),
@@ -284,7 +294,7 @@ impl Case<'_> {
                         .iter()
                         .filter(|m| m.stored.to_user_id == self.user(user))
                         .filter(|m| m.stored.read_at.is_none())
-                        .count() as i64
+                        .count() as u64
                 });
                 match (result, expected) {
                     (Ok(count), Some(expected)) => prop_assert_eq!(count, expected),
@@ -331,16 +341,16 @@ impl Case<'_> {
             to_user_id: self.user(to),
             subject_skill_id: self.skill(subject),
             proposed_parent_skill_id: parent.map(|p| self.skill(p)),
-            message,
+            message: &message,
         };
-        let result = self.in_scope(tenant, |tx| send_skill_message(tx, new.clone()));
+        let result = self.in_scope(tenant, |tx| send_skill_message(tx, new));
         self.tally("send", &result);
-        let unknown_users: Vec<Uuid> = [from, to]
+        let unknown_users: Vec<UserId> = [from, to]
             .into_iter()
             .filter(|w| w.tenant != tenant)
             .map(|w| self.user(w))
             .collect();
-        let unknown_skills: Vec<Uuid> = [Some(subject), parent]
+        let unknown_skills: Vec<SkillId> = [Some(subject), parent]
             .into_iter()
             .flatten()
             .filter(|w| w.tenant != tenant)
@@ -378,7 +388,7 @@ impl Case<'_> {
                     "sent, but should have been refused"
                 );
                 prop_assert_eq!(stored.tenant_id, self.tenants[tenant].tenant);
-                prop_assert_eq!(&stored.message, &new.message);
+                prop_assert_eq!(stored.message.as_str(), new.message);
                 prop_assert_eq!((stored.status, stored.read_at), (Pending, None));
                 self.model.push(Modeled { stored, tenant });
             }
@@ -398,12 +408,13 @@ impl Case<'_> {
         // Every page, as one user paging through the inbox would.
         let user_id = self.user(user);
         let result = self.in_scope(tenant, |tx| {
-            let mut query = InboxQuery {
-                limit: page,
-                unread_only,
-                status,
-                after: None,
-            };
+            let mut query = MessageQuery::new().limit(page);
+            if unread_only {
+                query = query.unread_only();
+            }
+            if let Some(status) = status {
+                query = query.status(status);
+            }
             let mut all = Vec::new();
             loop {
                 let page = get_messages_for_user(tx, user_id, query)?;
@@ -480,7 +491,7 @@ impl Case<'_> {
         tenant: usize,
         target: Target,
         actor: Actor,
-        response: SkillMessageStatus,
+        response: Response,
     ) -> Result<(), TestCaseError> {
         let (target, message_id, actor_id) = self.aim(tenant, target, actor);
         let result = self.in_scope(tenant, |tx| {
@@ -488,21 +499,23 @@ impl Case<'_> {
         });
         self.tally("respond", &result);
         match (result, target) {
-            (Err(Error::NotAResponse(Pending)), _) => prop_assert_eq!(response, Pending),
             (Err(Error::NotFound(id)), target) => {
-                prop_assert!(response != Pending && id == message_id);
+                prop_assert_eq!(id, message_id);
                 prop_assert!(target.is_none_or(|m| m.tenant != tenant));
             }
-            (Err(Error::NotRecipient { .. }), Some(m)) => prop_assert!(
-                response != Pending && m.tenant == tenant && m.stored.to_user_id != actor_id
-            ),
+            (Err(Error::NotRecipient { .. }), Some(m)) => {
+                prop_assert!(m.tenant == tenant && m.stored.to_user_id != actor_id)
+            }
             (Err(Error::AlreadyResponded { status, .. }), Some(m)) => {
                 prop_assert!(m.tenant == tenant && m.stored.to_user_id == actor_id);
                 prop_assert!(m.stored.status != Pending && status == m.stored.status);
             }
             (Ok(responded), Some(m)) => {
                 prop_assert!(m.tenant == tenant && m.stored.to_user_id == actor_id);
-                prop_assert!(m.stored.status == Pending && responded.status == response);
+                prop_assert!(
+                    m.stored.status == Pending
+                        && responded.status == SkillMessageStatus::from(response)
+                );
                 let responded_at: Option<DateTime<Utc>> = responded.responded_at;
                 prop_assert!(responded_at.is_some());
                 prop_assert_eq!(responded.read_at, m.stored.read_at.or(responded_at));
@@ -546,7 +559,7 @@ fn random_workloads_never_cross_tenants_and_match_a_model() {
             ops_run.fetch_add(1, Ordering::Relaxed);
         }
         // Nothing changed but what the model changed, in any tenant.
-        let ids: Vec<Uuid> = case.tenants.iter().map(|f| f.tenant).collect();
+        let ids: Vec<TenantId> = case.tenants.iter().map(|f| f.tenant).collect();
         let mut actual = stored(&mut admin.borrow_mut(), &ids);
         let mut expected: Vec<SkillMessage> = case.model.iter().map(|m| m.stored.clone()).collect();
         actual.sort_by_key(|m| m.id);
@@ -601,17 +614,17 @@ impl Rng {
 #[derive(Clone, Copy)]
 struct Sent {
     tenant: usize,
-    id: Uuid,
-    to: Uuid,
+    id: SkillMessageId,
+    to: UserId,
 }
 
 /// What one load thread did.
 #[derive(Default)]
 struct Tally {
     ops: usize,
-    sent: Vec<Uuid>,
-    read: Vec<Uuid>,
-    responded: Vec<(Uuid, SkillMessageStatus)>,
+    sent: Vec<SkillMessageId>,
+    read: Vec<SkillMessageId>,
+    responded: Vec<(SkillMessageId, SkillMessageStatus)>,
     outcomes: BTreeMap<String, usize>,
     foreign_rows: usize,
 }
@@ -650,16 +663,17 @@ fn load_thread(
                 let from = rng.below(3);
                 let to = (from + 1 + rng.below(2)) % 3;
                 let blank = rng.below(20) == 0;
+                let text = if blank {
+                    "  ".to_owned()
+                } else {
+                    format!("load {seed}/{n}")
+                };
                 let new = NewSkillMessage {
                     from_user_id: people[from],
                     to_user_id: people[to],
                     subject_skill_id: skills(&f)[from],
                     proposed_parent_skill_id: Some(skills(&f)[to]).filter(|_| rng.below(2) == 0),
-                    message: if blank {
-                        "  ".into()
-                    } else {
-                        format!("load {seed}/{n}")
-                    },
+                    message: &text,
                 };
                 let result = pool.with_tenant(f.tenant, |tx| send_skill_message(tx, new));
                 tally.count("send", &result);
@@ -677,7 +691,7 @@ fn load_thread(
             40..=54 => {
                 let user = rng.pick(&people);
                 let result = pool.with_tenant(f.tenant, |tx| {
-                    get_messages_for_user(tx, user, InboxQuery::default())
+                    get_messages_for_user(tx, user, MessageQuery::default())
                 });
                 tally.count("list", &result);
                 if let Ok(page) = &result {
@@ -722,9 +736,9 @@ fn load_thread(
                     }
                 } else {
                     let response = if rng.below(2) == 0 {
-                        Accepted
+                        Response::Accepted
                     } else {
-                        Declined
+                        Response::Declined
                     };
                     let result = pool.with_tenant(scope_tenant, |tx| {
                         update_message_status(tx, target.id, actor, response)
@@ -798,9 +812,9 @@ fn a_load_of_mixed_operations_loses_nothing_and_crosses_no_tenant() {
     assert_eq!(tallies.iter().map(|t| t.foreign_rows).sum::<usize>(), 0);
 
     // Every message sent is stored, exactly once, as the calls left it.
-    let ids: Vec<Uuid> = tenants.iter().map(|f| f.tenant).collect();
+    let ids: Vec<TenantId> = tenants.iter().map(|f| f.tenant).collect();
     let rows = stored(&mut admin, &ids);
-    let sent: HashSet<Uuid> = tallies
+    let sent: HashSet<SkillMessageId> = tallies
         .iter()
         .flat_map(|t| t.sent.iter().copied())
         .collect();
@@ -811,11 +825,11 @@ fn a_load_of_mixed_operations_loses_nothing_and_crosses_no_tenant() {
     assert_eq!(rows.len(), sent.len(), "stored rows and sent messages");
     assert!(rows.iter().all(|m| sent.contains(&m.id)));
 
-    let mut responses: HashMap<Uuid, Vec<SkillMessageStatus>> = HashMap::new();
+    let mut responses: HashMap<SkillMessageId, Vec<SkillMessageStatus>> = HashMap::new();
     for (id, status) in tallies.iter().flat_map(|t| t.responded.iter()) {
         responses.entry(*id).or_default().push(*status);
     }
-    let read: HashSet<Uuid> = tallies
+    let read: HashSet<SkillMessageId> = tallies
         .iter()
         .flat_map(|t| t.read.iter().copied())
         .collect();
@@ -835,7 +849,7 @@ fn a_load_of_mixed_operations_loses_nothing_and_crosses_no_tenant() {
             let unread = rows
                 .iter()
                 .filter(|m| m.to_user_id == user && m.read_at.is_none())
-                .count() as i64;
+                .count() as u64;
             assert_eq!(count, unread);
         }
     }
@@ -944,18 +958,75 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
         pool.with_tenant(f.tenant, |tx| get_unread_count_for_user(tx, f.bob))
             .expect("the pool recovers");
     }
-    for _ in 0..POOL {
-        let mut conn = pool.get().expect("a pooled connection");
-        let (role, tenant): (String, Option<String>) = diesel::select((
-            diesel::dsl::sql::<diesel::sql_types::Text>("current_user::text"),
-            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
-                "nullif(current_setting('app.current_tenant_id', true), '')",
-            ),
+    // A pooled connection is reachable only in a scope now (`Pool::get` is
+    // gone), so its session is read from inside one: POOL scopes held open
+    // at once, so that every pooled connection is read, each of them the
+    // login's own session acting as the app role for exactly the scope's
+    // tenant. Between scopes, the server shows every backend of the
+    // login idle, with no transaction left open.
+    let held = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..POOL {
+            s.spawn(|| {
+                let (login, role, tenant): (String, String, Option<String>) = pool
+                    .with_tenant(f.tenant, |tx| {
+                        let session =
+                            diesel::select((
+                                diesel::dsl::sql::<diesel::sql_types::Text>("session_user::text"),
+                                diesel::dsl::sql::<diesel::sql_types::Text>("current_user::text"),
+                                diesel::dsl::sql::<
+                                    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+                                >(
+                                    "nullif(current_setting('app.current_tenant_id', true), '')"
+                                ),
+                            ))
+                            .get_result(tx.connection())?;
+                        // Hold the connection until every scope holds one
+                        // (bounded, so that a failed scope cannot hang us).
+                        held.fetch_add(1, Ordering::SeqCst);
+                        let deadline = Instant::now() + Duration::from_secs(10);
+                        while held.load(Ordering::SeqCst) < POOL as usize
+                            && Instant::now() < deadline
+                        {
+                            thread::sleep(Duration::from_millis(1));
+                        }
+                        Ok(session)
+                    })
+                    .expect("read the session");
+                assert_eq!(
+                    (login.as_str(), role.as_str(), tenant),
+                    (
+                        app_login(),
+                        skill_messages::APP_ROLE,
+                        Some(f.tenant.to_string())
+                    )
+                );
+            });
+        }
+    });
+    let not_idle: Vec<String> = {
+        #[derive(QueryableByName)]
+        struct Backend {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            state: String,
+        }
+        diesel::sql_query(format!(
+            "SELECT coalesce(state, '') AS state FROM pg_stat_activity \
+             WHERE datname = current_database() AND usename = '{}'",
+            app_login()
         ))
-        .get_result(&mut conn)
-        .expect("read the session");
-        assert_eq!((role.as_str(), tenant), (app_login(), None));
-    }
+        .load::<Backend>(&mut admin)
+        .expect("read the pooled backends")
+        .into_iter()
+        .map(|b| b.state)
+        .filter(|state| state != "idle")
+        .collect()
+    };
+    assert!(
+        not_idle.is_empty(),
+        "pooled backends not idle: {not_idle:?}"
+    );
+    pool.health_check().expect("the pool answers");
 
     // Committed pairs are whole, failed ones absent, unknown ones either.
     let rows = stored(&mut admin, &[f.tenant]);
@@ -1049,15 +1120,15 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         pool.with_tenant(a.tenant, f)
     };
     let send =
-        |new: NewSkillMessage| in_a(&|tx| send_skill_message(tx, new.clone()).map(|m| m.message));
+        |new: NewSkillMessage<'_>| in_a(&|tx| send_skill_message(tx, new).map(|m| m.message));
     // One message in each status in A, one in B.
     let pending = pool
         .with_tenant(a.tenant, |tx| send_skill_message(tx, a.proposal("pending")))
         .expect("send");
-    let [accepted, declined] = [Accepted, Declined].map(|status| {
+    let [accepted, declined] = [Response::Accepted, Response::Declined].map(|response| {
         pool.with_tenant(a.tenant, |tx| {
             let m = send_skill_message(tx, a.proposal("to answer"))?;
-            update_message_status(tx, m.id, a.bob, status)
+            update_message_status(tx, m.id, a.bob, response)
         })
         .expect("send and answer")
     });
@@ -1067,25 +1138,27 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
     let before = every_row(&mut admin);
 
     let mut cases: Vec<(&str, String, Result<String, Error>, String)> = Vec::new();
+    // The expected errors are the errors' Debug forms, in which an id prints
+    // as its type around the UUID: `UnknownUser(UserId(…))`.
     let unknown_users = [
-        ("nil", Uuid::nil()),
-        ("random", Uuid::new_v4()),
+        ("nil", UserId::from(Uuid::nil())),
+        ("random", UserId::from(Uuid::new_v4())),
         ("another tenant's", b.bob),
     ];
     let unknown_skills = [
-        ("nil", Uuid::nil()),
-        ("random", Uuid::new_v4()),
+        ("nil", SkillId::from(Uuid::nil())),
+        ("random", SkillId::from(Uuid::new_v4())),
         ("another tenant's", b.skill),
     ];
     let unknown_messages = [
-        ("nil", Uuid::nil()),
-        ("random", Uuid::new_v4()),
+        ("nil", SkillMessageId::from(Uuid::nil())),
+        ("random", SkillMessageId::from(Uuid::new_v4())),
         ("another tenant's", elsewhere.id),
     ];
 
     // send_skill_message
     for (name, id) in unknown_users {
-        let expected = format!("UnknownUser({id})");
+        let expected = format!("UnknownUser({id:?})");
         let from = NewSkillMessage {
             from_user_id: id,
             ..a.proposal("x")
@@ -1103,7 +1176,7 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         cases.push(("send", format!("{name} recipient"), send(to), expected));
     }
     for (name, id) in unknown_skills {
-        let expected = format!("UnknownSkill({id})");
+        let expected = format!("UnknownSkill({id:?})");
         let subject = NewSkillMessage {
             subject_skill_id: id,
             ..a.proposal("x")
@@ -1121,10 +1194,10 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         cases.push(("send", format!("{name} parent"), send(parent), expected));
     }
     // A scope whose tenant does not exist has no users either.
-    let nowhere = pool.with_tenant(Uuid::new_v4(), |tx| {
+    let nowhere = pool.with_tenant(TenantId::from(Uuid::new_v4()), |tx| {
         send_skill_message(tx, a.proposal("x")).map(|m| m.message)
     });
-    let expected = format!("UnknownUser({})", a.alice);
+    let expected = format!("UnknownUser({:?})", a.alice);
     cases.push((
         "send",
         "in a tenant that does not exist".into(),
@@ -1143,13 +1216,13 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         "send",
         "to oneself".into(),
         send(self_message),
-        format!("SelfMessage({})", a.alice),
+        format!("SelfMessage({:?})", a.alice),
     ));
     cases.push((
         "send",
         "parent = subject".into(),
         send(own_parent),
-        format!("ParentIsSubject({})", a.skill),
+        format!("ParentIsSubject({:?})", a.skill),
     ));
     let white_space: String = (0..=0x3000u32)
         .filter_map(char::from_u32)
@@ -1203,11 +1276,12 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
 
     // get_messages_for_user, get_message_details_for_user, get_unread_count_for_user
     for (name, id) in unknown_users {
-        let expected = format!("UnknownUser({id})");
-        let list =
-            in_a(&|tx| get_messages_for_user(tx, id, InboxQuery::default()).map(|_| String::new()));
+        let expected = format!("UnknownUser({id:?})");
+        let list = in_a(&|tx| {
+            get_messages_for_user(tx, id, MessageQuery::default()).map(|_| String::new())
+        });
         let details = in_a(&|tx| {
-            skill_messages::get_message_details_for_user(tx, id, InboxQuery::default())
+            skill_messages::get_message_details_for_user(tx, id, MessageQuery::default())
                 .map(|_| String::new())
         });
         let count = in_a(&|tx| get_unread_count_for_user(tx, id).map(|c| c.to_string()));
@@ -1216,10 +1290,7 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         cases.push(("count", format!("{name} user"), count, expected));
     }
     for limit in [0, 101, u32::MAX] {
-        let query = InboxQuery {
-            limit,
-            ..InboxQuery::default()
-        };
+        let query = MessageQuery::default().limit(limit);
         let list = in_a(&|tx| get_messages_for_user(tx, a.bob, query).map(|_| String::new()));
         cases.push((
             "list",
@@ -1247,9 +1318,10 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
 
     // mark_message_read, update_message_status
     for (name, id) in unknown_messages {
-        let expected = format!("NotFound({id})");
+        let expected = format!("NotFound({id:?})");
         let mark = in_a(&|tx| mark_message_read(tx, id, a.bob).map(|m| m.message));
-        let respond = in_a(&|tx| update_message_status(tx, id, a.bob, Accepted).map(|m| m.message));
+        let respond =
+            in_a(&|tx| update_message_status(tx, id, a.bob, Response::Accepted).map(|m| m.message));
         cases.push((
             "mark_read",
             format!("{name} message"),
@@ -1259,20 +1331,21 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         cases.push(("respond", format!("{name} message"), respond, expected));
     }
     let strangers = [
-        ("nil", Uuid::nil()),
-        ("random", Uuid::new_v4()),
+        ("nil", UserId::from(Uuid::nil())),
+        ("random", UserId::from(Uuid::new_v4())),
         ("another tenant's recipient", b.bob),
         ("the sender", a.alice),
         ("a bystander", a.carol),
     ];
     for (name, actor) in strangers {
         let expected = format!(
-            "NotRecipient {{ message_id: {}, user_id: {actor} }}",
+            "NotRecipient {{ message_id: {:?}, user_id: {actor:?} }}",
             pending.id
         );
         let mark = in_a(&|tx| mark_message_read(tx, pending.id, actor).map(|m| m.message));
-        let respond =
-            in_a(&|tx| update_message_status(tx, pending.id, actor, Declined).map(|m| m.message));
+        let respond = in_a(&|tx| {
+            update_message_status(tx, pending.id, actor, Response::Declined).map(|m| m.message)
+        });
         cases.push((
             "mark_read",
             format!("{name} acting"),
@@ -1286,12 +1359,13 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         ("accepted", &accepted),
         ("declined", &declined),
     ] {
-        for to in [Pending, Accepted, Declined] {
-            let expected = match (message.status, to) {
-                (_, Pending) => "NotAResponse(Pending)".to_owned(),
-                (Pending, _) => continue, // the one allowed transition, below
-                (current, _) => format!(
-                    "AlreadyResponded {{ message_id: {}, status: {current:?} }}",
+        // A response is Accepted or Declined: "to Pending", once refused with
+        // NotAResponse, cannot be written any more, so it is no case here.
+        for to in [Response::Accepted, Response::Declined] {
+            let expected = match message.status {
+                Pending => continue, // the one allowed transition, below
+                current => format!(
+                    "AlreadyResponded {{ message_id: {:?}, status: {current:?} }}",
                     message.id
                 ),
             };
@@ -1333,8 +1407,9 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         let stored = send(a.proposal(text)).expect("a valid message");
         assert_eq!(stored, text.trim(), "stored verbatim");
     }
-    let accepted_now =
-        in_a(&|tx| update_message_status(tx, pending.id, a.bob, Accepted).map(|m| m.message));
+    let accepted_now = in_a(&|tx| {
+        update_message_status(tx, pending.id, a.bob, Response::Accepted).map(|m| m.message)
+    });
     assert!(accepted_now.is_ok(), "pending to accepted");
     assert_eq!(every_row(&mut admin).len(), before.len() + valid.len());
 

@@ -355,38 +355,63 @@ fn verification_refuses_a_database_where_the_policies_would_not_bind() {
          CREATE POLICY everything ON tenants USING (true)"
     ))
     .expect("an owner the runtime role can become, and a policy that lets all through");
-    match verify_row_level_security(&mut conn) {
-        Err(Error::RlsNotEnforced(reason)) => {
-            assert!(
-                reason.contains("table skills does not enforce row-level security"),
-                "{reason}"
-            );
-            assert!(
-                reason.contains("role skill_messages_app owns table skill_messages"),
-                "{reason}"
-            );
-            assert!(
-                reason.contains(&format!(
-                    "role skill_messages_app owns table users through role {owner}"
-                )),
-                "{reason}"
-            );
-            assert!(
-                reason.contains(
-                    "table tenants has a permissive policy everything besides tenant_isolation"
-                ),
-                "{reason}"
-            );
-        }
-        other => panic!("expected RlsNotEnforced, got {other:?}"),
-    }
+    let mut reasons = rls_problems(&mut conn);
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "role skill_messages_app owns table skill_messages".to_owned(),
+            format!("role skill_messages_app owns table users through role {owner}"),
+            "table skills does not enforce row-level security".to_owned(),
+            "table tenants has a permissive policy everything besides tenant_isolation".to_owned(),
+        ]
+    );
 
     let empty = TestDb::empty();
-    match verify_row_level_security(&mut empty.admin()) {
-        Err(Error::RlsNotEnforced(reason)) => assert!(
-            reason.contains("table skill_messages does not exist: run the migrations"),
-            "{reason}"
-        ),
+    let reasons = rls_problems(&mut empty.admin());
+    assert!(
+        reasons.contains(&"table skill_messages does not exist: run the migrations".to_owned()),
+        "{reasons:?}"
+    );
+}
+
+/// A policy `tenant_isolation` that is not the one the migrations create,
+/// however it differs, fails the verification.
+#[test]
+fn verification_compares_each_policy_with_the_migrations() {
+    let db = TestDb::new();
+    let mut conn = db.admin();
+    let role = format!("{}_policy", common::app_login());
+    conn.batch_execute(&format!(
+        "ALTER POLICY tenant_isolation ON skill_messages USING (true);
+         DROP POLICY tenant_isolation ON users;
+         CREATE POLICY tenant_isolation ON users FOR SELECT
+             USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
+         CREATE ROLE {role};
+         ALTER POLICY tenant_isolation ON skills TO {role};
+         DROP POLICY tenant_isolation ON tenants;"
+    ))
+    .expect("tamper with the policies");
+    let mut reasons = rls_problems(&mut conn);
+    reasons.sort();
+    let expected = "(tenant_id = (NULLIF(current_setting('app.current_tenant_id'::text, true), \
+                    ''::text))::uuid)";
+    assert_eq!(
+        reasons,
+        [
+            format!("policy tenant_isolation on skill_messages has USING true, not {expected}"),
+            format!("policy tenant_isolation on skills applies to roles {role}, not to every role"),
+            format!("policy tenant_isolation on users has WITH CHECK nothing, not {expected}"),
+            "policy tenant_isolation on users is for SELECT only, not for every command".into(),
+            "table tenants has no policy tenant_isolation".into(),
+        ]
+    );
+}
+
+/// The reasons `verify_row_level_security` gives on `conn`.
+fn rls_problems(conn: &mut PgConnection) -> Vec<String> {
+    match verify_row_level_security(conn) {
+        Err(Error::RlsNotEnforced(reasons)) => reasons,
         other => panic!("expected RlsNotEnforced, got {other:?}"),
     }
 }
@@ -401,12 +426,15 @@ fn a_failing_migration_is_a_typed_error_and_applies_nothing() {
         .expect("occupy a table name the migrations need");
     let before = schema_snapshot(&mut conn);
     match run_migrations(&mut conn) {
-        Err(Error::Migration(cause)) => assert!(
-            cause
-                .to_string()
-                .contains("relation \"skills\" already exists"),
-            "{cause}"
-        ),
+        Err(error @ Error::Migration(_)) => {
+            let cause = std::error::Error::source(&error).expect("the cause, as the source");
+            assert!(
+                cause
+                    .to_string()
+                    .contains("relation \"skills\" already exists"),
+                "{cause}"
+            );
+        }
         other => panic!("expected a migration error, got {other:?}"),
     }
     assert_same_schema(&schema_snapshot(&mut conn), &before, "after the failure");

@@ -13,8 +13,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    Error, InboxQuery, Pool, SkillMessage, get_messages_for_user, get_unread_count_for_user,
-    send_skill_message, with_tenant,
+    Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageId, TenantId,
+    get_messages_for_user, get_unread_count_for_user, mark_message_read, send_skill_message,
+    update_message_status, with_tenant,
 };
 
 fn two_tenants() -> (TestDb, Fixture, Fixture) {
@@ -76,16 +77,16 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
     let failed: Result<(), Error> = with_tenant(&mut conn, a.tenant, |tx| {
         send_skill_message(tx, a.proposal("first"))?;
         send_skill_message(tx, a.proposal("second"))?;
-        Err(Error::NotFound(a.tenant))
+        Err(Error::InvalidCursor)
     });
-    assert!(matches!(failed, Err(Error::NotFound(_))));
+    assert!(matches!(failed, Err(Error::InvalidCursor)));
     assert_eq!(stored_messages(&db), 0, "an error rolls every call back");
     assert_eq!(session(&mut conn), clean(app_login()));
 
     let (first, second, unread) = with_tenant(&mut conn, a.tenant, |tx| {
         let first = send_skill_message(tx, a.proposal("first"))?;
         let second = send_skill_message(tx, a.proposal("second"))?;
-        Ok::<_, Error>((first, second, get_unread_count_for_user(tx, a.bob)?))
+        Ok((first, second, get_unread_count_for_user(tx, a.bob)?))
     })
     .expect("a scope of three calls");
     assert_eq!(
@@ -104,19 +105,13 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
 /// a silent rollback dressed as a commit: the scope fails.
 #[test]
 fn a_scope_whose_statement_failed_cannot_commit() {
-    let (db, a, b) = two_tenants();
+    let (db, a, _) = two_tenants();
     let mut conn = db.app();
     let result = with_tenant(&mut conn, a.tenant, |tx| {
         let kept = send_skill_message(tx, a.proposal("would be lost"))?;
-        let ignored = send_skill_message(
-            tx,
-            skill_messages::NewSkillMessage {
-                to_user_id: b.bob,
-                ..a.proposal("to another tenant's user")
-            },
-        );
-        assert!(matches!(ignored, Err(Error::UnknownUser(_))));
-        Ok::<_, Error>(kept)
+        let ignored = diesel::sql_query("SELECT 1 / 0").execute(tx.connection());
+        assert!(ignored.is_err());
+        Ok(kept)
     });
     match result {
         Err(Error::Database(e)) => assert!(
@@ -127,6 +122,130 @@ fn a_scope_whose_statement_failed_cannot_commit() {
     }
     assert_eq!(stored_messages(&db), 0);
     assert_eq!(session(&mut conn), clean(app_login()));
+}
+
+/// Every refusal a call can give leaves its scope usable: a scope that
+/// meets each of them and then sends a message commits that message, and
+/// the refused calls wrote nothing. A database failure is no refusal.
+#[test]
+fn every_refusal_leaves_the_scope_usable() {
+    let (db, a, b) = two_tenants();
+    let pool = db.pool_of(1);
+    let answered = pool
+        .with_tenant(a.tenant, |tx| {
+            let m = send_skill_message(tx, a.proposal("answered"))?;
+            update_message_status(tx, m.id, a.bob, Response::Accepted)
+        })
+        .expect("an answered message");
+    let unknown_message = SkillMessageId::from(uuid::Uuid::new_v4());
+    let refusals = pool
+        .with_tenant(a.tenant, |tx| {
+            let p = |text| a.proposal(text);
+            let refusals = vec![
+                send_skill_message(tx, p("   ")).map(drop),
+                send_skill_message(
+                    tx,
+                    NewSkillMessage {
+                        to_user_id: a.alice,
+                        ..p("me")
+                    },
+                )
+                .map(drop),
+                send_skill_message(
+                    tx,
+                    NewSkillMessage {
+                        proposed_parent_skill_id: Some(a.skill),
+                        ..p("own parent")
+                    },
+                )
+                .map(drop),
+                send_skill_message(
+                    tx,
+                    NewSkillMessage {
+                        to_user_id: b.bob,
+                        ..p("other tenant's user")
+                    },
+                )
+                .map(drop),
+                send_skill_message(
+                    tx,
+                    NewSkillMessage {
+                        from_user_id: b.alice,
+                        ..p("other tenant's sender")
+                    },
+                )
+                .map(drop),
+                send_skill_message(
+                    tx,
+                    NewSkillMessage {
+                        subject_skill_id: b.skill,
+                        ..p("other tenant's skill")
+                    },
+                )
+                .map(drop),
+                send_skill_message(
+                    tx,
+                    NewSkillMessage {
+                        proposed_parent_skill_id: Some(b.parent),
+                        ..p("other tenant's parent")
+                    },
+                )
+                .map(drop),
+                get_messages_for_user(tx, b.bob, MessageQuery::new()).map(drop),
+                get_messages_for_user(tx, a.bob, MessageQuery::new().limit(0)).map(drop),
+                get_unread_count_for_user(tx, b.bob).map(drop),
+                mark_message_read(tx, unknown_message, a.bob).map(drop),
+                mark_message_read(tx, answered.id, a.alice).map(drop),
+                update_message_status(tx, answered.id, a.bob, Response::Declined).map(drop),
+                "not a cursor".parse::<skill_messages::Cursor>().map(drop),
+            ];
+            let kinds: Vec<String> = refusals
+                .into_iter()
+                .map(|refused| {
+                    let error = refused.expect_err("refused");
+                    assert!(error.is_refusal(), "{error:?}");
+                    format!("{error:?}")
+                        .split(['(', ' '])
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect();
+            send_skill_message(tx, a.proposal("sent after every refusal"))?;
+            Ok(kinds)
+        })
+        .expect("the scope commits after its refusals");
+    assert_eq!(
+        refusals,
+        [
+            "InvalidMessage",
+            "SelfMessage",
+            "ParentIsSubject",
+            "UnknownUser",
+            "UnknownUser",
+            "UnknownSkill",
+            "UnknownSkill",
+            "UnknownUser",
+            "InvalidPageSize",
+            "UnknownUser",
+            "NotFound",
+            "NotRecipient",
+            "AlreadyResponded",
+            "InvalidCursor",
+        ]
+    );
+    let texts: Vec<String> = messages::table
+        .select(messages::message)
+        .order(messages::message)
+        .load(&mut db.admin())
+        .expect("read as the superuser");
+    assert_eq!(texts, ["answered", "sent after every refusal"]);
+
+    let failed = pool.with_tenant(a.tenant, |tx| {
+        diesel::sql_query("SELECT 1 / 0").execute(tx.connection())?;
+        Ok(())
+    });
+    assert!(matches!(&failed, Err(e) if !e.is_refusal()), "{failed:?}");
 }
 
 #[test]
@@ -160,8 +279,44 @@ fn a_panic_rolls_back_and_hands_back_a_clean_connection() {
     assert_eq!(unread, 1);
 }
 
-/// One pooled connection serves tenant A, then B, then no tenant, over and
-/// over, with its prepared statements cached throughout: no row crosses.
+/// What a scope's transaction runs with.
+#[derive(Debug, PartialEq)]
+struct InScope {
+    current_user: String,
+    tenant: Option<String>,
+    search_path: String,
+    statement_timeout: String,
+}
+
+fn in_scope(conn: &mut PgConnection) -> InScope {
+    let (current_user, tenant, search_path, statement_timeout) = diesel::select((
+        diesel::dsl::sql::<Text>("current_user::text"),
+        diesel::dsl::sql::<Nullable<Text>>("current_setting('app.current_tenant_id', true)"),
+        diesel::dsl::sql::<Text>("current_setting('search_path')"),
+        diesel::dsl::sql::<Text>("current_setting('statement_timeout')"),
+    ))
+    .get_result(conn)
+    .expect("read the scope's settings");
+    InScope {
+        current_user,
+        tenant,
+        search_path,
+        statement_timeout,
+    }
+}
+
+/// What every scope of tenant `t` of a default pool runs with.
+fn expected_in_scope(t: TenantId) -> InScope {
+    InScope {
+        current_user: "skill_messages_app".into(),
+        tenant: Some(t.to_string()),
+        search_path: "\"$user\", public, pg_temp".into(),
+        statement_timeout: "30s".into(),
+    }
+}
+
+/// One pooled connection serves tenant A, then B, over and over, with its
+/// prepared statements cached throughout: no row crosses.
 #[test]
 fn one_pooled_connection_serves_tenants_in_turn_without_crossing() {
     let (db, a, b) = two_tenants();
@@ -174,7 +329,8 @@ fn one_pooled_connection_serves_tenants_in_turn_without_crossing() {
         for f in [&a, &b] {
             let inbox = pool
                 .with_tenant(f.tenant, |tx| {
-                    get_messages_for_user(tx, f.bob, InboxQuery::default())
+                    assert_eq!(in_scope(tx.connection()), expected_in_scope(f.tenant));
+                    get_messages_for_user(tx, f.bob, MessageQuery::new())
                 })
                 .expect("list");
             assert_eq!(inbox.items.len(), 1);
@@ -184,15 +340,61 @@ fn one_pooled_connection_serves_tenants_in_turn_without_crossing() {
             let unknown = pool.with_tenant(f.tenant, |tx| get_unread_count_for_user(tx, other.bob));
             assert!(matches!(unknown, Err(Error::UnknownUser(id)) if id == other.bob));
         }
-        let mut conn = pool.get().expect("the same connection, outside a scope");
-        assert_eq!(session(&mut conn), clean(app_login()));
-        let visible: Vec<SkillMessage> = messages::table
-            .select(SkillMessage::as_select())
-            .load(&mut conn)
-            .expect("read with no tenant");
-        assert!(visible.is_empty());
     }
-    assert_eq!(pool.r2d2().state().connections, 1);
+    assert_eq!(pool.state().connections, 1);
+}
+
+/// Whatever a scope sets for its session, by any route, the next scope on
+/// the same pooled connection runs with one tenant, the runtime role, the
+/// crate's search path and the pool's statement timeout.
+#[test]
+fn nothing_a_scope_sets_for_its_session_reaches_the_next_scope() {
+    let (db, a, b) = two_tenants();
+    let pool = db.pool_of(1);
+    let routes = [
+        format!("SET app.current_tenant_id = '{}'", b.tenant),
+        format!(
+            "SELECT set_config('app.current_tenant_id', '{}', false)",
+            b.tenant
+        ),
+        "SET ROLE NONE".to_owned(),
+        "SET SESSION ROLE skill_messages_app".to_owned(),
+        "SET search_path = pg_temp, public".to_owned(),
+        "SELECT set_config('search_path', 'pg_temp', false)".to_owned(),
+        "SET statement_timeout = 0".to_owned(),
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY".to_owned(),
+        // The transaction ended early, and the settings made after it.
+        format!(
+            "COMMIT; SET app.current_tenant_id = '{}'; SET search_path = pg_temp",
+            b.tenant
+        ),
+    ];
+    for route in &routes {
+        pool.with_tenant(b.tenant, |tx| {
+            tx.connection().batch_execute(route)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{route}: {e}"));
+        let seen = pool
+            .with_tenant(a.tenant, |tx| {
+                let seen = in_scope(tx.connection());
+                let visible: i64 = messages::table.count().get_result(tx.connection())?;
+                send_skill_message(tx, a.proposal("a write works"))?;
+                Ok((seen, visible))
+            })
+            .unwrap_or_else(|e| panic!("after {route}: {e}"));
+        assert_eq!(seen.0, expected_in_scope(a.tenant), "after {route}");
+        assert_eq!(seen.1, stored_in(&db, a.tenant) - 1, "after {route}");
+    }
+    assert_eq!(pool.state().connections, 1);
+}
+
+fn stored_in(db: &TestDb, tenant: TenantId) -> i64 {
+    messages::table
+        .filter(messages::tenant_id.eq(tenant))
+        .count()
+        .get_result(&mut db.admin())
+        .expect("count as the superuser")
 }
 
 /// A pool that logs in as the superuser still runs every scope as the
@@ -212,12 +414,16 @@ fn a_scope_runs_as_the_runtime_role_whatever_the_login() {
             let role: String =
                 diesel::select(diesel::dsl::sql::<Text>("current_user::text")).get_result(conn)?;
             let visible: i64 = messages::table.count().get_result(conn)?;
-            Ok::<_, Error>((role, visible))
+            Ok((role, visible))
         })
         .expect("read in A");
     assert_eq!(role, "skill_messages_app");
     assert_eq!(visible, 0, "B's message is hidden from A, superuser or not");
-    let mut conn = pool.get().expect("connection");
+    // A superuser's own connection leaves the scope as the superuser.
+    let mut conn = db.admin();
+    let inside = with_tenant(&mut conn, a.tenant, |tx| Ok(in_scope(tx.connection())))
+        .expect("a scope on the superuser's connection");
+    assert_eq!(inside.current_user, "skill_messages_app");
     assert_eq!(session(&mut conn), clean("postgres"));
 }
 
@@ -239,12 +445,13 @@ fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
 
     // A pool of such logins is refused when it is built.
     match Pool::builder().max_size(1).build(&db.dml_url()) {
-        Err(Error::RlsNotEnforced(reason)) => assert!(
-            reason.contains(&format!(
-                "login role {} cannot take role skill_messages_app",
+        Err(Error::RlsNotEnforced(reasons)) => assert_eq!(
+            reasons,
+            [format!(
+                "login role {0} cannot take role skill_messages_app: \
+                 GRANT skill_messages_app TO {0}",
                 common::dml_login()
-            )),
-            "{reason}"
+            )]
         ),
         other => panic!("expected RlsNotEnforced, got {other:?}"),
     }
@@ -260,10 +467,16 @@ fn session_level_settings_made_in_a_scope_end_with_it() {
         let conn = tx.connection();
         conn.batch_execute(&format!("SET app.current_tenant_id = '{}'", b.tenant))?;
         conn.batch_execute("SET ROLE skill_messages_app")?;
-        Ok::<_, Error>(())
+        conn.batch_execute("SET search_path = pg_temp, public")?;
+        Ok(())
     })
     .expect("a scope that sets session-level values");
     assert_eq!(session(&mut conn), clean(app_login()));
+    // The next scope on the caller's connection runs with the crate's path.
+    let inside = with_tenant(&mut conn, b.tenant, |tx| Ok(in_scope(tx.connection())))
+        .expect("the next scope");
+    assert_eq!(inside.search_path, "\"$user\", public, pg_temp");
+    assert_eq!(inside.tenant, Some(b.tenant.to_string()));
 }
 
 /// A temporary table named like one of the crate's tables does not shadow
@@ -283,13 +496,13 @@ fn a_temporary_table_cannot_shadow_the_crates_tables() {
         // Even in the scope that made them, unqualified names are the real tables.
         let visible: i64 = messages::table.count().get_result(conn)?;
         assert_eq!(visible, 0, "A sees none of B's messages");
-        Ok::<_, Error>(())
+        Ok(())
     })
     .expect("create temporary tables");
     let (inbox, unread) = pool
         .with_tenant(b.tenant, |tx| {
-            Ok::<_, Error>((
-                get_messages_for_user(tx, b.bob, InboxQuery::default())?,
+            Ok((
+                get_messages_for_user(tx, b.bob, MessageQuery::new())?,
                 get_unread_count_for_user(tx, b.bob)?,
             ))
         })
@@ -374,21 +587,29 @@ fn a_statement_timeout_leaves_no_tenant_or_role_behind() {
     let timed_out = pool.with_tenant(a.tenant, |tx| {
         send_skill_message(tx, a.proposal("lost with the timeout"))?;
         diesel::sql_query("SELECT pg_sleep(1)").execute(tx.connection())?;
-        Ok::<_, Error>(())
+        Ok(())
     });
     match timed_out {
         Err(Error::Database(e)) => assert!(e.to_string().contains("statement timeout"), "{e}"),
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert_eq!(
-        session(&mut pool.get().expect("connection")),
-        clean(app_login())
-    );
     assert_eq!(stored_messages(&db), 0);
-    let unread = pool
-        .with_tenant(a.tenant, |tx| get_unread_count_for_user(tx, a.bob))
+    let (unread, inside) = pool
+        .with_tenant(a.tenant, |tx| {
+            Ok((
+                get_unread_count_for_user(tx, a.bob)?,
+                in_scope(tx.connection()),
+            ))
+        })
         .expect("the connection goes on");
     assert_eq!(unread, 0);
+    assert_eq!(
+        inside,
+        InScope {
+            statement_timeout: "50ms".into(),
+            ..expected_in_scope(a.tenant)
+        }
+    );
 }
 
 #[test]
@@ -400,11 +621,9 @@ fn the_statement_timeout_is_set_rounded_up_or_left_to_the_server() {
             .statement_timeout(setting)
             .build(&db.app_url())
             .expect("pool");
-        let mut conn = pool.get().expect("connection");
-        diesel::select(diesel::dsl::sql::<Text>(
-            "current_setting('statement_timeout')",
-        ))
-        .get_result(&mut *conn)
+        pool.with_tenant(TenantId::from(uuid::Uuid::nil()), |tx| {
+            Ok(in_scope(tx.connection()).statement_timeout)
+        })
         .expect("read the timeout")
     };
     db.admin()
@@ -417,6 +636,10 @@ fn the_statement_timeout_is_set_rounded_up_or_left_to_the_server() {
     assert_eq!(timeout(Some(Duration::from_secs(2))), "2s");
     assert_eq!(timeout(Some(Duration::from_micros(1_000_001))), "1001ms");
     assert_eq!(timeout(None), "7s");
+    assert_eq!(
+        timeout(Some(Duration::from_millis(i32::MAX as u64))),
+        "2147483647ms"
+    );
 }
 
 #[test]
@@ -439,6 +662,11 @@ fn pool_settings_that_cannot_work_are_a_typed_error() {
         (
             Pool::builder().max_lifetime(Some(Duration::ZERO)),
             "max_lifetime must be longer than zero",
+        ),
+        // PostgreSQL takes at most i32::MAX milliseconds.
+        (
+            Pool::builder().statement_timeout(Some(Duration::from_millis(i32::MAX as u64 + 1))),
+            "statement_timeout must be at most 2147483647 milliseconds",
         ),
     ];
     for (builder, expected) in cases {
@@ -478,7 +706,7 @@ fn counting(conn: &mut PgConnection) -> Arc<Mutex<Counts>> {
 fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
     let (db, a, _) = two_tenants();
     let mut conn = db.app();
-    let sent: Vec<uuid::Uuid> = with_tenant(&mut conn, a.tenant, |tx| {
+    let sent: Vec<SkillMessageId> = with_tenant(&mut conn, a.tenant, |tx| {
         (0..4)
             .map(|_| send_skill_message(tx, a.proposal("to read and answer")).map(|m| m.id))
             .collect::<Result<_, Error>>()
@@ -499,7 +727,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
             "list",
             Box::new(move |conn, _| {
                 with_tenant(conn, a.tenant, |tx| {
-                    get_messages_for_user(tx, a.bob, InboxQuery::default()).map(drop)
+                    get_messages_for_user(tx, a.bob, MessageQuery::new()).map(drop)
                 })
             }),
         ),
@@ -517,7 +745,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
                 let sent = sent.clone();
                 move |conn, i| {
                     with_tenant(conn, a.tenant, |tx| {
-                        skill_messages::mark_message_read(tx, sent[i], a.bob).map(drop)
+                        mark_message_read(tx, sent[i], a.bob).map(drop)
                     })
                 }
             }),
@@ -528,13 +756,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
                 let sent = sent.clone();
                 move |conn, i| {
                     with_tenant(conn, a.tenant, |tx| {
-                        skill_messages::update_message_status(
-                            tx,
-                            sent[2 + i],
-                            a.bob,
-                            skill_messages::SkillMessageStatus::Accepted,
-                        )
-                        .map(drop)
+                        update_message_status(tx, sent[2 + i], a.bob, Response::Accepted).map(drop)
                     })
                 }
             }),
@@ -568,15 +790,30 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
     assert_eq!(prepared, ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]);
 
     // Marking a read message again is the same one statement. An empty page
-    // takes a second to tell an empty inbox from an unknown user, and an
-    // answer refused a second to tell why.
+    // takes a second to tell an empty inbox from an unknown user, and a
+    // refused send or answer a second to tell why.
     let others: Vec<(&str, usize, Call)> = vec![
+        (
+            "send to an unknown user",
+            4,
+            Box::new(move |conn, _| {
+                with_tenant(conn, a.tenant, |tx| {
+                    let unknown = NewSkillMessage {
+                        to_user_id: uuid::Uuid::nil().into(),
+                        ..a.proposal("to nobody")
+                    };
+                    let refused = send_skill_message(tx, unknown);
+                    assert!(matches!(refused, Err(Error::UnknownUser(_))));
+                    Ok(())
+                })
+            }),
+        ),
         (
             "list an empty inbox",
             4,
             Box::new(move |conn, _| {
                 with_tenant(conn, a.tenant, |tx| {
-                    get_messages_for_user(tx, a.carol, InboxQuery::default()).map(drop)
+                    get_messages_for_user(tx, a.carol, MessageQuery::new()).map(drop)
                 })
             }),
         ),
@@ -587,12 +824,8 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
                 let sent = sent.clone();
                 move |conn, i| {
                     with_tenant(conn, a.tenant, |tx| {
-                        let again = skill_messages::update_message_status(
-                            tx,
-                            sent[2 + i],
-                            a.bob,
-                            skill_messages::SkillMessageStatus::Declined,
-                        );
+                        let again =
+                            update_message_status(tx, sent[2 + i], a.bob, Response::Declined);
                         assert!(matches!(again, Err(Error::AlreadyResponded { .. })));
                         Ok(())
                     })

@@ -1,6 +1,7 @@
--- The floor for get_unread_count_for_user.
+-- The floor for get_unread_count_for_user, opened as list.sql says.
 \set n random(0, :pairs - 1)
-BEGIN;
-SELECT set_config('app.current_tenant_id', tenant_id::text, true), user_id FROM bench_pairs WHERE n = :n \gset
-SELECT EXISTS (SELECT id FROM users WHERE id = :user_id), (SELECT count(*) FROM skill_messages WHERE to_user_id = :user_id AND read_at IS NULL);
+\set one 1
+BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
+SELECT set_config('app.current_tenant_id', tenant_id::text, true), set_config('search_path', :search_path, true), set_config('statement_timeout', :statement_timeout, true), set_config('role', 'skill_messages_app', true), tenant_id, user_id FROM bench_pairs WHERE n = :n \gset
+SELECT EXISTS (SELECT id, tenant_id, email, display_name, created_at FROM users WHERE tenant_id = :tenant_id AND id = :user_id), (SELECT count(*) FROM skill_messages WHERE tenant_id = :tenant_id AND to_user_id = :user_id AND read_at IS NULL LIMIT :one);
 COMMIT;

@@ -1,8 +1,9 @@
--- The floor for mark_message_read: each transaction marks a different unread
--- message, the :per_client messages from :base + :client_id * :per_client on.
+-- The floor for mark_message_read, opened as list.sql says: each transaction
+-- marks a different unread message, the :per_client messages from :base +
+-- :client_id * :per_client on.
 \set n :base + :client_id * :per_client + :i
 \set i :i + 1
-BEGIN;
-SELECT set_config('app.current_tenant_id', tenant_id::text, true), message_id, to_user_id FROM bench_unread WHERE n = :n \gset
-UPDATE skill_messages SET read_at = coalesce(read_at, now()) WHERE id = :message_id AND to_user_id = :to_user_id RETURNING id, tenant_id, from_user_id, to_user_id, subject_skill_id, proposed_parent_skill_id, message, status, read_at, responded_at, created_at;
+BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
+SELECT set_config('app.current_tenant_id', tenant_id::text, true), set_config('search_path', :search_path, true), set_config('statement_timeout', :statement_timeout, true), set_config('role', 'skill_messages_app', true), tenant_id, message_id, to_user_id FROM bench_unread WHERE n = :n \gset
+UPDATE skill_messages SET read_at = coalesce(read_at, CURRENT_TIMESTAMP) WHERE tenant_id = :tenant_id AND id = :message_id AND to_user_id = :to_user_id RETURNING id, tenant_id, from_user_id, to_user_id, subject_skill_id, proposed_parent_skill_id, message, status, read_at, responded_at, created_at;
 COMMIT;

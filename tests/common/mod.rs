@@ -17,8 +17,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Text};
 use skill_messages::schema::{skills, tenants, users};
-use skill_messages::{NewSkillMessage, Pool};
-use uuid::Uuid;
+use skill_messages::{NewSkillMessage, Pool, SkillId, TenantId, UserId};
 
 /// The server `docker-compose.yml` starts.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/skill_messages";
@@ -331,27 +330,27 @@ fn advisory_unlock(admin: &mut PgConnection, key: i32) {
 /// One seeded tenant: three users and three skills.
 #[derive(Debug, Clone, Copy)]
 pub struct Fixture {
-    pub tenant: Uuid,
-    pub alice: Uuid,
-    pub bob: Uuid,
-    pub carol: Uuid,
+    pub tenant: TenantId,
+    pub alice: UserId,
+    pub bob: UserId,
+    pub carol: UserId,
     /// Alice's skill, the usual subject.
-    pub skill: Uuid,
+    pub skill: SkillId,
     /// Bob's skill, the usual proposed parent.
-    pub parent: Uuid,
+    pub parent: SkillId,
     /// Carol's skill.
-    pub other_skill: Uuid,
+    pub other_skill: SkillId,
 }
 
 impl Fixture {
     /// Alice proposes to Bob that her skill go under his.
-    pub fn proposal(&self, text: &str) -> NewSkillMessage {
+    pub fn proposal<'a>(&self, text: &'a str) -> NewSkillMessage<'a> {
         NewSkillMessage {
             from_user_id: self.alice,
             to_user_id: self.bob,
             subject_skill_id: self.skill,
             proposed_parent_skill_id: Some(self.parent),
-            message: text.to_owned(),
+            message: text,
         }
     }
 }
@@ -359,12 +358,12 @@ impl Fixture {
 /// Creates a tenant with users alice, bob and carol and a skill each;
 /// `admin` must bypass row-level security (a superuser).
 pub fn seed_tenant(admin: &mut PgConnection, slug: &str) -> Fixture {
-    let tenant: Uuid = diesel::insert_into(tenants::table)
+    let tenant: TenantId = diesel::insert_into(tenants::table)
         .values((tenants::name.eq(slug), tenants::slug.eq(slug)))
         .returning(tenants::id)
         .get_result(admin)
         .expect("insert a tenant");
-    let mut user = |name: &str| -> Uuid {
+    let mut user = |name: &str| -> UserId {
         diesel::insert_into(users::table)
             .values((
                 users::tenant_id.eq(tenant),
@@ -376,7 +375,7 @@ pub fn seed_tenant(admin: &mut PgConnection, slug: &str) -> Fixture {
             .expect("insert a user")
     };
     let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
-    let mut skill = |author: Uuid, name: &str| -> Uuid {
+    let mut skill = |author: UserId, name: &str| -> SkillId {
         diesel::insert_into(skills::table)
             .values((
                 skills::tenant_id.eq(tenant),

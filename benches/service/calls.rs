@@ -1,0 +1,124 @@
+//! The five service calls as every section makes them, and the connections
+//! they run on.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use skill_messages::{
+    Error, MessageQuery, NewSkillMessage, Pool, Response, get_messages_for_user,
+    get_unread_count_for_user, mark_message_read, send_skill_message, update_message_status,
+};
+
+use crate::common::{self, TestDb, with_params};
+use crate::seed::Items;
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Op {
+    List,
+    Count,
+    Send,
+    MarkRead,
+    Respond,
+}
+
+/// The text of every message the benchmark sends.
+pub const MESSAGE: &str = "Would you group this skill under yours?";
+
+impl Op {
+    pub const ALL: [Op; 5] = [Op::List, Op::Count, Op::Send, Op::MarkRead, Op::Respond];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::List => "get_messages_for_user",
+            Op::Count => "get_unread_count_for_user",
+            Op::Send => "send_skill_message",
+            Op::MarkRead => "mark_message_read",
+            Op::Respond => "update_message_status",
+        }
+    }
+
+    /// Its name on the command line, and its pgbench script's.
+    pub fn script(self) -> &'static str {
+        match self {
+            Op::List => "list",
+            Op::Count => "count",
+            Op::Send => "send",
+            Op::MarkRead => "mark_read",
+            Op::Respond => "respond",
+        }
+    }
+
+    /// Calls the crate once: `n` picks the work item.
+    pub fn call(self, pool: &Pool, items: &Items, n: usize) -> Result<(), Error> {
+        let pair = items.pairs[n % items.pairs.len()];
+        match self {
+            Op::List => pool
+                .with_tenant(pair.tenant_id, |tx| {
+                    get_messages_for_user(tx, pair.user_id, MessageQuery::new())
+                })
+                .map(drop),
+            Op::Count => pool
+                .with_tenant(pair.tenant_id, |tx| {
+                    get_unread_count_for_user(tx, pair.user_id)
+                })
+                .map(drop),
+            Op::Send => pool
+                .with_tenant(pair.tenant_id, |tx| {
+                    send_skill_message(
+                        tx,
+                        NewSkillMessage {
+                            from_user_id: pair.user_id,
+                            to_user_id: pair.other_user_id,
+                            subject_skill_id: pair.skill_id,
+                            proposed_parent_skill_id: Some(pair.other_skill_id),
+                            message: MESSAGE,
+                        },
+                    )
+                })
+                .map(drop),
+            Op::MarkRead => {
+                let t = items.unread[n];
+                pool.with_tenant(t.tenant_id, |tx| {
+                    mark_message_read(tx, t.message_id, t.to_user_id)
+                })
+                .map(drop)
+            }
+            Op::Respond => {
+                let t = items.pending[n];
+                pool.with_tenant(t.tenant_id, |tx| {
+                    update_message_status(tx, t.message_id, t.to_user_id, Response::Accepted)
+                })
+                .map(drop)
+            }
+        }
+    }
+
+    /// Work items that must not repeat (a message read or answered once).
+    pub fn consumes_items(self) -> bool {
+        matches!(self, Op::MarkRead | Op::Respond)
+    }
+}
+
+/// The service's login, without TLS: as the crate's pools and pgbench both
+/// connect here (PostgreSQL's Docker image has no TLS either).
+pub fn app_url(db: &TestDb) -> String {
+    with_params(&db.app_url(), &[("sslmode", "disable")])
+}
+
+/// The statement timeout of the benchmark's pools, which every scope sets:
+/// the crate's default, named so that pgbench sets the same.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn pool(db: &TestDb, size: usize) -> Pool {
+    Pool::builder()
+        .max_size(size as u32)
+        .statement_timeout(Some(STATEMENT_TIMEOUT))
+        .build(&app_url(db))
+        .expect("a pool for the benchmark")
+}
+
+/// The superuser's connection, without TLS like the pools': it takes the
+/// role each timing needs in its transaction.
+pub fn timing_connection(db: &TestDb) -> PgConnection {
+    common::connect(&with_params(&db.admin_url(), &[("sslmode", "disable")]))
+}

@@ -1,0 +1,67 @@
+//! The read-only look at a message that tells why marking it read or
+//! answering it changed nothing.
+
+use diesel::pg::Pg;
+use diesel::prelude::*;
+
+use crate::call::{FollowUp, Step};
+use crate::error::Error;
+use crate::ids::{SkillMessageId, TenantId, UserId};
+use crate::models::SkillMessage;
+use crate::schema::skill_messages;
+use crate::statement::Statement;
+use crate::status::SkillMessageStatus;
+
+/// Why an update of a message by its would-be recipient touched no row.
+pub(crate) struct WhyNot {
+    pub(crate) tenant: TenantId,
+    pub(crate) message: SkillMessageId,
+    pub(crate) user: UserId,
+    /// Whether the update was an answer, which needs the message pending.
+    pub(crate) answering: bool,
+}
+
+impl WhyNot {
+    /// The updated message, or this follow-up when the update touched none.
+    pub(crate) fn unless_updated(self, rows: Vec<SkillMessage>) -> Step<SkillMessage, Self> {
+        match rows.into_iter().next() {
+            Some(message) => Step::Done(Ok(message)),
+            None => Step::FollowUp(self),
+        }
+    }
+}
+
+impl FollowUp for WhyNot {
+    type Output = SkillMessage;
+    type SqlType = diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<SkillMessage, Pg>>;
+    type Row = SkillMessage;
+
+    fn statement(&self) -> Statement<Self::SqlType> {
+        Statement::new(
+            skill_messages::table
+                .filter(skill_messages::tenant_id.eq(self.tenant))
+                .filter(skill_messages::id.eq(self.message))
+                .select(SkillMessage::as_select()),
+        )
+    }
+
+    fn answer(self, rows: Vec<SkillMessage>) -> Result<SkillMessage, Error> {
+        let message_id = self.message;
+        Err(match rows.into_iter().next() {
+            None => Error::NotFound(message_id),
+            Some(found) if found.to_user_id != self.user => Error::NotRecipient {
+                message_id,
+                user_id: self.user,
+            },
+            Some(found) if self.answering && found.status != SkillMessageStatus::Pending => {
+                Error::AlreadyResponded {
+                    message_id,
+                    status: found.status,
+                }
+            }
+            // The message was committed by another transaction after the
+            // update looked: to the update, it did not exist.
+            Some(_) => Error::NotFound(message_id),
+        })
+    }
+}

@@ -1,0 +1,268 @@
+//! The tenant scope: a transaction in which PostgreSQL shows one tenant only.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
+
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::trace::{self, Span};
+
+/// The setting the row-level-security policies read the tenant from.
+pub const TENANT_SETTING: &str = "app.current_tenant_id";
+
+/// The role every tenant scope runs as: not a superuser, not `BYPASSRLS`,
+/// owner of nothing, so the policies always apply.
+pub const APP_ROLE: &str = "skill_messages_app";
+
+/// A connection inside a transaction whose tenant is set: the only thing the
+/// service functions accept.
+///
+/// There is no way to build one except [`with_tenant`] (or
+/// [`Pool::with_tenant`](crate::Pool::with_tenant)), so calling a service
+/// function without a tenant does not compile:
+///
+/// ```compile_fail
+/// # fn demo(conn: &mut diesel::PgConnection, user_id: skill_messages::UserId) {
+/// // A plain connection is not a tenant scope.
+/// skill_messages::get_unread_count_for_user(conn, user_id);
+/// # }
+/// ```
+///
+/// Inside the scope the transaction's role is [`APP_ROLE`], the setting
+/// [`TENANT_SETTING`] holds the tenant and the search path is the crate's
+/// (see [`with_tenant`]), all local to the transaction: they end with it,
+/// whatever the connection's session holds.
+pub struct TenantConn<'a> {
+    conn: &'a mut PgConnection,
+    tenant_id: TenantId,
+}
+
+impl TenantConn<'_> {
+    /// The tenant this scope shows.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+
+    /// The connection, for queries of your own: they run in the scope's
+    /// transaction, as [`APP_ROLE`], and see only the scope's tenant. Diesel's
+    /// errors convert into [`Error`], so `?` works on them and on the crate's
+    /// calls alike.
+    ///
+    /// The scope guards against mistakes, not against the code it runs: a
+    /// statement here that changes the role or the tenant itself (`SET
+    /// ROLE`, `set_config`) acts with whatever the login may do, until the
+    /// commit resets both. A login that is only a member of [`APP_ROLE`], as
+    /// the README advises, has nothing more to gain that way.
+    pub fn connection(&mut self) -> &mut PgConnection {
+        self.conn
+    }
+}
+
+/// What a scope sets for its transaction besides the tenant and the role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScopeSettings {
+    /// The crate's search path as a quoted literal, or `None` to derive it
+    /// in the scope from the login's default.
+    search_path: Option<String>,
+    /// `statement_timeout` in milliseconds, quoted; `None` leaves the
+    /// session's.
+    statement_timeout: Option<String>,
+}
+
+impl ScopeSettings {
+    /// For a connection the caller brings: the crate's search path derived
+    /// in the same round trip, the session's statement timeout.
+    const DERIVED: Self = Self {
+        search_path: None,
+        statement_timeout: None,
+    };
+
+    /// For a pool: the crate's search path as [`CRATE_SEARCH_PATH_SQL`]
+    /// read it, and the statement timeout in milliseconds, both fixed when
+    /// the pool is built.
+    pub(crate) fn fixed(search_path: &str, statement_timeout_millis: &str) -> Self {
+        Self {
+            search_path: Some(quoted(search_path)),
+            statement_timeout: Some(quoted(statement_timeout_millis)),
+        }
+    }
+
+    /// The one string that opens a scope: `BEGIN`, the tenant, the search
+    /// path, the timeout and the role, one round trip.
+    fn begin_sql(&self, tenant_id: TenantId) -> String {
+        let (reset_path, path) = match &self.search_path {
+            Some(path) => ("", path.as_str()),
+            // The login's default (the value `RESET` would restore), for
+            // this transaction only, then `pg_temp` named after it.
+            None => (
+                "SET LOCAL search_path TO DEFAULT; ",
+                "concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp')",
+            ),
+        };
+        let timeout = match &self.statement_timeout {
+            Some(millis) => format!(", set_config('statement_timeout', {millis}, true)"),
+            None => String::new(),
+        };
+        // A UUID's text form is hex digits and dashes: nothing to escape.
+        format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE; {reset_path}\
+             SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true), \
+                    set_config('search_path', {path}, true){timeout}; \
+             SET LOCAL ROLE {APP_ROLE}"
+        )
+    }
+}
+
+/// The crate's search path: the one the login's sessions start with (from
+/// the connection string, the role or the database), with `pg_temp` named
+/// last, so that a temporary table cannot shadow the crate's tables as it
+/// would by default, searched first.
+pub(crate) const CRATE_SEARCH_PATH_SQL: &str = "SELECT concat_ws(', ', nullif(reset_val, ''), 'pg_temp') \
+     FROM pg_settings WHERE name = 'search_path'";
+
+/// `text` as an SQL string literal.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Runs `f` in a tenant scope on `conn`: one transaction in which only
+/// `tenant_id`'s rows exist.
+///
+/// The transaction opens with the tenant, the role and the crate's search
+/// path in the same round trip as its `BEGIN`: the search path the login
+/// starts its sessions with, `pg_temp` last (so a temporary table cannot
+/// shadow the crate's tables), whatever the session has set since. It
+/// commits when `f` returns `Ok`, and rolls back when `f` returns `Err` or
+/// panics (the panic then resumes). Either way the connection leaves the
+/// scope with no tenant, its own role and no open transaction. The
+/// transaction is `READ COMMITTED` and `READ WRITE` whatever the session's
+/// defaults.
+///
+/// A call that refuses its input ([`Error::is_refusal`]) leaves the scope
+/// usable. A scope in which a statement failed cannot commit: if `f`
+/// returns `Ok` after ignoring a database error, the scope rolls back and
+/// fails with PostgreSQL's "current transaction is aborted" (the first error
+/// was `f`'s to return). If the connection fails during the commit itself,
+/// the error is [`Error::CommitOutcomeUnknown`]: the writes are then either
+/// all committed or all absent, and only the database can tell which.
+///
+/// `conn` must not be in a transaction already, and its login role must be
+/// able to `SET ROLE` to [`APP_ROLE`] (a member of it, or a superuser).
+///
+/// ```no_run
+/// # fn demo(
+/// #     conn: &mut diesel::PgConnection,
+/// #     tenant_id: skill_messages::TenantId,
+/// #     user_id: skill_messages::UserId,
+/// # ) -> Result<(), skill_messages::Error> {
+/// let unread = skill_messages::with_tenant(conn, tenant_id, |tx| {
+///     skill_messages::get_unread_count_for_user(tx, user_id)
+/// })?;
+/// # Ok(()) }
+/// ```
+pub fn with_tenant<T, F>(conn: &mut PgConnection, tenant_id: TenantId, f: F) -> Result<T, Error>
+where
+    F: FnOnce(&mut TenantConn<'_>) -> Result<T, Error>,
+{
+    with_tenant_as(conn, tenant_id, f)
+}
+
+/// [`with_tenant`], for a closure whose error type is the service's own:
+/// any type that converts from [`Error`].
+pub fn with_tenant_as<T, E, F>(conn: &mut PgConnection, tenant_id: TenantId, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
+    begin(conn, tenant_id, &ScopeSettings::DERIVED).map_err(Error::from)?;
+    run_begun(conn, tenant_id, f)
+}
+
+/// Opens a tenant scope's transaction in one round trip.
+pub(crate) fn begin(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    settings: &ScopeSettings,
+) -> diesel::QueryResult<()> {
+    let sql = settings.begin_sql(tenant_id);
+    match AnsiTransactionManager::begin_transaction_sql(conn, &sql) {
+        // Nothing was sent: the caller's own transaction stays as it was.
+        Err(error @ diesel::result::Error::AlreadyInTransaction) => Err(error),
+        Err(error) => {
+            // A statement after BEGIN failed: end the transaction it left
+            // open. If even that fails, diesel marks the connection broken
+            // and a pool discards it.
+            let _ = conn.batch_execute("ROLLBACK");
+            Err(error)
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Runs `f` in the transaction [`begin`] opened, then commits or rolls back.
+pub(crate) fn run_begun<T, E, F>(conn: &mut PgConnection, tenant_id: TenantId, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
+    let span = Span::scope(tenant_id);
+    let outcome = span.in_scope(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            f(&mut TenantConn {
+                conn: &mut *conn,
+                tenant_id,
+            })
+        }))
+    });
+    match outcome {
+        Ok(Ok(value)) => {
+            let committed = commit(conn);
+            span.outcome(if committed.is_ok() {
+                "committed"
+            } else {
+                "failed"
+            });
+            committed.map(|()| value).map_err(E::from)
+        }
+        Ok(Err(error)) => {
+            span.outcome("rolled_back");
+            // The caller's error says more than a failed rollback would; a
+            // connection that cannot roll back is marked broken by diesel.
+            let _ = AnsiTransactionManager::rollback_transaction(conn);
+            Err(error)
+        }
+        Err(panic) => {
+            span.outcome("panicked");
+            let _ = AnsiTransactionManager::rollback_transaction(conn);
+            panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// Commits the scope's transaction, in the round trip of the `COMMIT`.
+///
+/// The resets undo a session-level `SET` of the role or the tenant that the
+/// closure may have made, which would otherwise outlive the scope. They also
+/// guard the commit: had a statement failed earlier in the scope, and the
+/// closure gone on regardless, PostgreSQL would answer `COMMIT` with a
+/// silent rollback; a `RESET` in the aborted transaction fails instead, and
+/// the scope reports the error.
+fn commit(conn: &mut PgConnection) -> Result<(), Error> {
+    let sql = format!("RESET ROLE; RESET {TENANT_SETTING}; COMMIT");
+    // diesel follows the transaction's end from libpq's status.
+    match conn.batch_execute(&sql) {
+        Ok(()) => Ok(()),
+        Err(error @ DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => {
+            trace::commit_outcome_unknown(&error);
+            Err(Error::CommitOutcomeUnknown(error))
+        }
+        Err(error) => {
+            // Still open if a reset failed; already ended if COMMIT did.
+            let _ = AnsiTransactionManager::rollback_transaction(conn);
+            Err(error.into())
+        }
+    }
+}

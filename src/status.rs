@@ -1,0 +1,87 @@
+//! Where a proposal stands, and the answers its recipient can give.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a proposal stands: `Pending` until its recipient accepts or declines.
+///
+/// Prints and parses as the label PostgreSQL stores (`pending`, `accepted`,
+/// `declined`), which is also its serde name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel_derive_enum::DbEnum)]
+#[ExistingTypePath = "crate::schema::sql_types::SkillMessageStatus"]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum SkillMessageStatus {
+    /// Sent, not yet answered.
+    Pending,
+    /// The recipient accepted the proposal.
+    Accepted,
+    /// The recipient declined the proposal.
+    Declined,
+}
+
+impl SkillMessageStatus {
+    /// Every status, in the order a proposal can reach them.
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Accepted, Self::Declined];
+
+    /// The label PostgreSQL stores: `pending`, `accepted` or `declined`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Declined => "declined",
+        }
+    }
+}
+
+impl fmt::Display for SkillMessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SkillMessageStatus {
+    type Err = UnknownStatus;
+
+    /// Parses a label as [`as_str`](Self::as_str) prints it.
+    fn from_str(s: &str) -> Result<Self, UnknownStatus> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// A text that is not the label of a [`SkillMessageStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown skill message status {0:?}: expected pending, accepted or declined")]
+pub struct UnknownStatus(pub String);
+
+/// The recipient's answer to a proposal: what
+/// [`update_message_status`](crate::update_message_status) sets.
+///
+/// Its serde names are `accepted` and `declined`, as the statuses it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Response {
+    /// Accept the proposal.
+    Accepted,
+    /// Decline the proposal.
+    Declined,
+}
+
+impl From<Response> for SkillMessageStatus {
+    fn from(response: Response) -> Self {
+        match response {
+            Response::Accepted => Self::Accepted,
+            Response::Declined => Self::Declined,
+        }
+    }
+}
+
+impl fmt::Display for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        SkillMessageStatus::from(*self).fmt(f)
+    }
+}

@@ -1,0 +1,91 @@
+//! What the crate reports to `tracing` with the `tracing` feature, and
+//! nothing without it: a span for each tenant scope (its tenant) and each
+//! service call (its operation, the rows its statements returned, its
+//! outcome), and a warning when a commit's outcome is unknown. Message
+//! text is never recorded.
+
+use crate::error::Error;
+use crate::ids::TenantId;
+
+/// The span of a tenant scope or a service call; nothing without the
+/// feature.
+#[derive(Debug, Clone)]
+pub(crate) struct Span {
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+impl Span {
+    /// The span of a scope of `tenant`.
+    pub(crate) fn scope(tenant: TenantId) -> Self {
+        #[cfg(not(feature = "tracing"))]
+        let _ = tenant;
+        Self {
+            #[cfg(feature = "tracing")]
+            span: tracing::debug_span!(
+                "tenant_scope",
+                tenant_id = %tenant,
+                outcome = tracing::field::Empty,
+            ),
+        }
+    }
+
+    /// The span of the service call `operation`.
+    pub(crate) fn call(operation: &'static str) -> Self {
+        #[cfg(not(feature = "tracing"))]
+        let _ = operation;
+        Self {
+            #[cfg(feature = "tracing")]
+            span: tracing::debug_span!(
+                "skill_messages_call",
+                operation,
+                rows = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            ),
+        }
+    }
+
+    /// Runs `f` inside the span.
+    pub(crate) fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        #[cfg(feature = "tracing")]
+        return self.span.in_scope(f);
+        #[cfg(not(feature = "tracing"))]
+        f()
+    }
+
+    /// Records how many rows the call's statements returned.
+    pub(crate) fn rows(&self, rows: usize) {
+        #[cfg(feature = "tracing")]
+        self.span.record("rows", rows);
+        #[cfg(not(feature = "tracing"))]
+        let _ = rows;
+    }
+
+    /// Records how the call or scope ended.
+    pub(crate) fn outcome(&self, outcome: &'static str) {
+        #[cfg(feature = "tracing")]
+        self.span.record("outcome", outcome);
+        #[cfg(not(feature = "tracing"))]
+        let _ = outcome;
+    }
+}
+
+/// How a call ended: `ok`, `refused` or `failed`.
+pub(crate) fn call_outcome<T>(result: &Result<T, Error>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(error) if error.is_refusal() => "refused",
+        Err(_) => "failed",
+    }
+}
+
+/// Warns that the connection failed while a scope committed.
+pub(crate) fn commit_outcome_unknown(error: &diesel::result::Error) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        error = %error,
+        "the connection failed during commit: the scope's writes are all committed or all absent"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}

@@ -1,0 +1,124 @@
+//! The public types on their own, without a database: ids, statuses,
+//! cursors, errors and, with the `serde` feature, their wire forms.
+
+use std::error::Error as _;
+
+use skill_messages::chrono::{DateTime, Utc};
+use skill_messages::uuid::Uuid;
+use skill_messages::{
+    Cursor, Error, MessageProblem, Response, SkillId, SkillMessageId, SkillMessageStatus, TenantId,
+    UserId,
+};
+
+#[test]
+fn ids_print_and_parse_as_their_uuid() {
+    let uuid = Uuid::from_u128(0x0123_4567_89ab_4cde_8f01_2345_6789_abcd);
+    let user = UserId::from(uuid);
+    assert_eq!(user.to_string(), uuid.to_string());
+    assert_eq!(user.to_string().parse::<UserId>(), Ok(user));
+    assert_eq!(Uuid::from(user), uuid);
+    assert_eq!(*TenantId::from_uuid(uuid).as_uuid(), uuid);
+    assert!("not a uuid".parse::<SkillId>().is_err());
+    assert!(SkillMessageId::from(Uuid::nil()) < SkillMessageId::from(uuid));
+}
+
+#[test]
+fn statuses_print_and_parse_as_postgresql_stores_them() {
+    for status in SkillMessageStatus::ALL {
+        assert_eq!(status.to_string().parse::<SkillMessageStatus>(), Ok(status));
+    }
+    assert_eq!(SkillMessageStatus::Accepted.to_string(), "accepted");
+    let unknown = "Accepted"
+        .parse::<SkillMessageStatus>()
+        .expect_err("labels are lower case");
+    assert_eq!(
+        unknown.to_string(),
+        "unknown skill message status \"Accepted\": expected pending, accepted or declined"
+    );
+    assert_eq!(
+        SkillMessageStatus::from(Response::Declined),
+        SkillMessageStatus::Declined
+    );
+    assert_eq!(Response::Accepted.to_string(), "accepted");
+}
+
+#[test]
+fn a_cursor_names_a_position_and_survives_its_string_form() {
+    let at: DateTime<Utc> = "2026-11-27T10:00:00.123456789Z".parse().expect("a time");
+    let id = SkillMessageId::from(Uuid::from_u128(42));
+    let cursor = Cursor::at(at, id);
+    assert_eq!(cursor.id(), id);
+    assert_eq!(
+        cursor.created_at().to_rfc3339(),
+        "2026-11-27T10:00:00.123456+00:00",
+        "truncated to PostgreSQL's microseconds"
+    );
+    assert_eq!(cursor.to_string().parse::<Cursor>().expect("parse"), cursor);
+    assert!(matches!("".parse::<Cursor>(), Err(Error::InvalidCursor)));
+}
+
+#[test]
+fn errors_say_whether_the_scope_is_still_usable_and_expose_their_cause() {
+    let user = UserId::from(Uuid::nil());
+    assert!(Error::UnknownUser(user).is_refusal());
+    assert!(Error::InvalidPageSize(0).is_refusal());
+    let broken = diesel::result::Error::BrokenTransactionManager;
+    assert!(!Error::Database(diesel::result::Error::NotFound).is_refusal());
+    let unknown = Error::CommitOutcomeUnknown(broken);
+    assert!(!unknown.is_refusal());
+    assert!(unknown.source().is_some(), "the connection's error");
+    let invalid = Error::InvalidMessage(MessageProblem::TooLong { chars: 4001 });
+    assert_eq!(
+        invalid.to_string(),
+        "invalid message: the message has 4001 characters, more than 4000"
+    );
+    assert_eq!(
+        invalid.source().map(ToString::to_string),
+        Some(MessageProblem::TooLong { chars: 4001 }.to_string())
+    );
+    let reasons = Error::RlsNotEnforced(vec!["one".into(), "two".into()]);
+    assert_eq!(
+        reasons.to_string(),
+        "row-level security is not enforced: one; two"
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_wire_forms_are_snake_case_and_the_cursor_is_its_string() {
+    use serde_json::json;
+    use skill_messages::{Page, SkillMessage};
+
+    let at: DateTime<Utc> = "2026-11-27T10:00:00.5Z".parse().expect("a time");
+    let id = |n: u128| Uuid::from_u128(n);
+    let message = SkillMessage {
+        id: id(1).into(),
+        tenant_id: id(2).into(),
+        from_user_id: id(3).into(),
+        to_user_id: id(4).into(),
+        subject_skill_id: id(5).into(),
+        proposed_parent_skill_id: None,
+        message: "hello".into(),
+        status: SkillMessageStatus::Pending,
+        read_at: None,
+        responded_at: None,
+        created_at: at,
+    };
+    let page = Page {
+        items: vec![message.clone()],
+        next: Some(Cursor::after(&message)),
+    };
+    let wire = serde_json::to_value(&page).expect("serialize");
+    assert_eq!(wire["items"][0]["id"], json!(id(1).to_string()));
+    assert_eq!(wire["items"][0]["status"], json!("pending"));
+    assert_eq!(wire["items"][0]["proposed_parent_skill_id"], json!(null));
+    assert_eq!(wire["next"], json!(Cursor::after(&message).to_string()));
+    let back: Page<SkillMessage> = serde_json::from_value(wire).expect("deserialize");
+    assert_eq!(back, page);
+    assert_eq!(
+        serde_json::to_value(Response::Declined).expect("response"),
+        json!("declined")
+    );
+    let bad: Result<Cursor, _> = serde_json::from_value(json!("not a cursor"));
+    assert!(bad.is_err());
+}
