@@ -122,6 +122,7 @@ mod relations;
 /// The tables, as `diesel print-schema` generates them from the migrations.
 pub mod schema;
 mod scope;
+mod scope_sql;
 mod service;
 mod statement;
 mod status;

@@ -25,7 +25,12 @@ pub struct Tenant {
 /// A person in one tenant: a skill author, a sender or a recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[diesel(table_name = users, belongs_to(Tenant), check_for_backend(diesel::pg::Pg))]
+#[diesel(
+    table_name = users,
+    primary_key(tenant_id, id),
+    belongs_to(Tenant),
+    check_for_backend(diesel::pg::Pg)
+)]
 pub struct User {
     /// The user's id.
     pub id: UserId,
@@ -40,12 +45,16 @@ pub struct User {
 }
 
 /// A skill written by one user of a tenant.
+///
+/// Diesel's `belongs_to` needs a parent keyed by one column, and users are
+/// keyed by `(tenant_id, id)`: the relation to the author is
+/// [`Skill::written_by`].
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(
     table_name = skills,
+    primary_key(tenant_id, id),
     belongs_to(Tenant),
-    belongs_to(User, foreign_key = author_id),
     check_for_backend(diesel::pg::Pg)
 )]
 pub struct Skill {
@@ -73,7 +82,12 @@ pub struct Skill {
 /// all four rows in one query.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[diesel(table_name = skill_messages, belongs_to(Tenant), check_for_backend(diesel::pg::Pg))]
+#[diesel(
+    table_name = skill_messages,
+    primary_key(tenant_id, id),
+    belongs_to(Tenant),
+    check_for_backend(diesel::pg::Pg)
+)]
 pub struct SkillMessage {
     /// The message's id.
     pub id: SkillMessageId,

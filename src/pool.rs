@@ -3,16 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{self, ConnectionManager};
+use diesel::r2d2::{self, ConnectionManager, CustomizeConnection};
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::error::Error;
 use crate::ids::TenantId;
-use crate::scope::{CRATE_SEARCH_PATH_SQL, ScopeSettings, TenantConn, begin, run_begun};
+use crate::scope::{TenantConn, begin, run_begun};
+use crate::scope_sql::{CRATE_SEARCH_PATH_SQL, ScopeSettings};
 use crate::verify::verify_row_level_security;
 
 /// A pool of PostgreSQL connections from which tenant scopes are opened.
@@ -75,7 +76,7 @@ impl Pool {
         loop {
             let mut conn = self.inner.get().map_err(Error::from)?;
             match begin(&mut conn, tenant_id, &self.settings) {
-                Ok(()) => return run_begun(&mut conn, tenant_id, f),
+                Ok(()) => return run_begun(&mut conn, tenant_id, &self.settings, f),
                 Err(DatabaseError(
                     DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                     _,
@@ -113,6 +114,7 @@ pub struct PoolBuilder {
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     statement_timeout: Option<Duration>,
+    transaction_pooling: bool,
 }
 
 impl Default for PoolBuilder {
@@ -124,6 +126,7 @@ impl Default for PoolBuilder {
             idle_timeout: Some(Duration::from_secs(10 * 60)),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             statement_timeout: Some(Duration::from_secs(30)),
+            transaction_pooling: false,
         }
     }
 }
@@ -169,6 +172,22 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether the pool reaches PostgreSQL through a pooler in transaction
+    /// mode, such as PgBouncer with `pool_mode = transaction` (default
+    /// `false`).
+    ///
+    /// Such a pooler hands each transaction whichever server connection is
+    /// free, so statements prepared under a name on one are missing on, or
+    /// clash with, the next: with this set the pool's connections prepare
+    /// none, and PostgreSQL parses and plans each statement anew. Everything
+    /// else a scope sets is local to its transaction already, so nothing
+    /// else changes. Migrations take a session-level advisory lock: run them
+    /// on a direct connection.
+    pub fn transaction_pooling(mut self, transaction_pooling: bool) -> Self {
+        self.transaction_pooling = transaction_pooling;
+        self
+    }
+
     /// Opens the pool and checks on one of its connections that the database
     /// enforces row-level security ([`verify_row_level_security`]) and that
     /// a scope opens.
@@ -191,6 +210,9 @@ impl PoolBuilder {
             // would double that. A dead connection fails its scope instead,
             // and diesel marks it broken so the pool replaces it.
             .test_on_check_out(false)
+            .connection_customizer(Box::new(Customizer {
+                transaction_pooling: self.transaction_pooling,
+            }))
             .build(ConnectionManager::new(database_url))?;
         let mut conn = inner.get()?;
         verify_row_level_security(&mut conn)?;
@@ -203,29 +225,37 @@ impl PoolBuilder {
     }
 
     /// What every scope of the pool sets: the crate's search path and the
-    /// statement timeout, the login's defaults read once on `conn`.
+    /// statement timeout, the login's defaults read once on `conn`, and
+    /// whether the database is a Citus cluster's.
     fn scope_settings(&self, conn: &mut PgConnection) -> Result<ScopeSettings, Error> {
         #[derive(QueryableByName)]
         struct Defaults {
             #[diesel(sql_type = Text)]
             search_path: String,
-            #[diesel(sql_type = Text)]
-            statement_timeout: String,
+            /// In milliseconds, the setting's unit.
+            #[diesel(sql_type = BigInt)]
+            statement_timeout: i64,
+            #[diesel(sql_type = Bool)]
+            citus: bool,
         }
         let defaults: Defaults = diesel::sql_query(format!(
             "SELECT ({CRATE_SEARCH_PATH_SQL}) AS search_path, \
-                    (SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout') \
-                        AS statement_timeout"
+                    (SELECT reset_val::bigint FROM pg_settings WHERE name = 'statement_timeout') \
+                        AS statement_timeout, \
+                    EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS citus"
         ))
         .get_result(conn)?;
         let timeout_millis = match self.statement_timeout {
             // Rounded up: a timeout under a millisecond must not become 0,
             // which PostgreSQL reads as none.
-            Some(timeout) => timeout.as_micros().div_ceil(1000).to_string(),
-            // In milliseconds, the setting's unit.
-            None => defaults.statement_timeout,
+            Some(timeout) => timeout.as_micros().div_ceil(1000),
+            None => u128::from(defaults.statement_timeout.unsigned_abs()),
         };
-        Ok(ScopeSettings::fixed(&defaults.search_path, &timeout_millis))
+        Ok(ScopeSettings::fixed(
+            &defaults.search_path,
+            timeout_millis,
+            defaults.citus,
+        ))
     }
 }
 
@@ -255,5 +285,21 @@ impl PoolBuilder {
             return Ok(());
         };
         Err(Error::InvalidPoolSettings(problem))
+    }
+}
+
+/// What the pool does to each connection it opens.
+#[derive(Debug)]
+struct Customizer {
+    transaction_pooling: bool,
+}
+
+impl CustomizeConnection<PgConnection, r2d2::Error> for Customizer {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), r2d2::Error> {
+        if self.transaction_pooling {
+            // Before the first statement: statements already prepared stay.
+            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        }
+        Ok(())
     }
 }

@@ -20,22 +20,34 @@ diesel::alias! {
     pub(crate) const PROPOSED_PARENT_SKILL: Alias<ProposedParentSkill> = skills as proposed_parent_skill;
 }
 
-/// The messages of one tenant whose column `C` holds `Id`.
-pub type Related<C, Id> = dsl::Filter<
-    dsl::Filter<skill_messages::table, dsl::Eq<skill_messages::tenant_id, TenantId>>,
-    dsl::Eq<C, Id>,
->;
+/// The rows of table `T` in one tenant (its column `TC`) whose column `C`
+/// holds `Id`: what each relation helper returns, a query to narrow further.
+pub type Related<T, TC, C, Id> = dsl::Filter<dsl::Filter<T, dsl::Eq<TC, TenantId>>, dsl::Eq<C, Id>>;
+
+/// A relation of `skill_messages` by its column `C`.
+type MessagesBy<C, Id> = Related<skill_messages::table, skill_messages::tenant_id, C, Id>;
+
+impl Skill {
+    /// Skills `user` wrote: the relation of `(tenant_id, author_id)`.
+    pub fn written_by(
+        user: &User,
+    ) -> Related<skills::table, skills::tenant_id, skills::author_id, UserId> {
+        skills::table
+            .filter(skills::tenant_id.eq(user.tenant_id))
+            .filter(skills::author_id.eq(user.id))
+    }
+}
 
 impl SkillMessage {
     /// Messages `user` sent: the relation of `(tenant_id, from_user_id)`.
-    pub fn sent_by(user: &User) -> Related<skill_messages::from_user_id, UserId> {
+    pub fn sent_by(user: &User) -> MessagesBy<skill_messages::from_user_id, UserId> {
         skill_messages::table
             .filter(skill_messages::tenant_id.eq(user.tenant_id))
             .filter(skill_messages::from_user_id.eq(user.id))
     }
 
     /// Messages `user` received: the relation of `(tenant_id, to_user_id)`.
-    pub fn received_by(user: &User) -> Related<skill_messages::to_user_id, UserId> {
+    pub fn received_by(user: &User) -> MessagesBy<skill_messages::to_user_id, UserId> {
         skill_messages::table
             .filter(skill_messages::tenant_id.eq(user.tenant_id))
             .filter(skill_messages::to_user_id.eq(user.id))
@@ -43,7 +55,7 @@ impl SkillMessage {
 
     /// Messages about `skill`: the relation of `(tenant_id,
     /// subject_skill_id)`.
-    pub fn about_skill(skill: &Skill) -> Related<skill_messages::subject_skill_id, SkillId> {
+    pub fn about_skill(skill: &Skill) -> MessagesBy<skill_messages::subject_skill_id, SkillId> {
         skill_messages::table
             .filter(skill_messages::tenant_id.eq(skill.tenant_id))
             .filter(skill_messages::subject_skill_id.eq(skill.id))
@@ -53,7 +65,7 @@ impl SkillMessage {
     /// proposed_parent_skill_id)`.
     pub fn proposing_parent(
         skill: &Skill,
-    ) -> Related<skill_messages::proposed_parent_skill_id, SkillId> {
+    ) -> MessagesBy<skill_messages::proposed_parent_skill_id, SkillId> {
         skill_messages::table
             .filter(skill_messages::tenant_id.eq(skill.tenant_id))
             .filter(skill_messages::proposed_parent_skill_id.eq(skill.id))
@@ -122,19 +134,41 @@ pub(crate) fn details_query() -> _ {
         SUBJECT_SKILL.fields(skills::all_columns);
     let parent: dsl::Fields<PROPOSED_PARENT_SKILL, SkillColumns> =
         PROPOSED_PARENT_SKILL.fields(skills::all_columns);
+    // Joined on the whole key, `(tenant_id, id)`: a Citus cluster keeps a
+    // tenant's rows of every table on one shard, and joins there.
     skill_messages::table
-        .inner_join(SENDER.on(SENDER.field(users::id).eq(skill_messages::from_user_id)))
-        .inner_join(RECIPIENT.on(RECIPIENT.field(users::id).eq(skill_messages::to_user_id)))
+        .inner_join(
+            SENDER.on(SENDER
+                .field(users::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(SENDER.field(users::id).eq(skill_messages::from_user_id))),
+        )
+        .inner_join(
+            RECIPIENT.on(RECIPIENT
+                .field(users::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(RECIPIENT.field(users::id).eq(skill_messages::to_user_id))),
+        )
         .inner_join(
             SUBJECT_SKILL.on(SUBJECT_SKILL
-                .field(skills::id)
-                .eq(skill_messages::subject_skill_id)),
+                .field(skills::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(
+                    SUBJECT_SKILL
+                        .field(skills::id)
+                        .eq(skill_messages::subject_skill_id),
+                )),
         )
         .left_join(
             PROPOSED_PARENT_SKILL.on(PROPOSED_PARENT_SKILL
-                .field(skills::id)
-                .nullable()
-                .eq(skill_messages::proposed_parent_skill_id)),
+                .field(skills::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(
+                    PROPOSED_PARENT_SKILL
+                        .field(skills::id)
+                        .nullable()
+                        .eq(skill_messages::proposed_parent_skill_id),
+                )),
         )
         .select((message, sender, recipient, subject, parent.nullable()))
 }

@@ -17,7 +17,7 @@ diesel::table! {
     use super::sql_types::SkillMessageStatus;
 
     /// A proposal from one author to another to group a skill under a parent skill.
-    skill_messages (id) {
+    skill_messages (tenant_id, id) {
         /// The message's id.
         id -> Uuid,
         /// The tenant the message belongs to, like every row it refers to.
@@ -45,7 +45,7 @@ diesel::table! {
 
 diesel::table! {
     /// A skill published by one author of a tenant.
-    skills (id) {
+    skills (tenant_id, id) {
         /// The skill's id.
         id -> Uuid,
         /// The tenant the skill belongs to.
@@ -77,7 +77,7 @@ diesel::table! {
 
 diesel::table! {
     /// A person in one tenant: a skill author, a message sender or recipient.
-    users (id) {
+    users (tenant_id, id) {
         /// The user's id.
         id -> Uuid,
         /// The tenant the user belongs to.

@@ -8,6 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 
 use crate::error::Error;
 use crate::ids::TenantId;
+use crate::scope_sql::ScopeSettings;
 use crate::trace::{self, Span};
 
 /// The setting the row-level-security policies read the tenant from.
@@ -61,73 +62,6 @@ impl TenantConn<'_> {
     }
 }
 
-/// What a scope sets for its transaction besides the tenant and the role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ScopeSettings {
-    /// The crate's search path as a quoted literal, or `None` to derive it
-    /// in the scope from the login's default.
-    search_path: Option<String>,
-    /// `statement_timeout` in milliseconds, quoted; `None` leaves the
-    /// session's.
-    statement_timeout: Option<String>,
-}
-
-impl ScopeSettings {
-    /// For a connection the caller brings: the crate's search path derived
-    /// in the same round trip, the session's statement timeout.
-    const DERIVED: Self = Self {
-        search_path: None,
-        statement_timeout: None,
-    };
-
-    /// For a pool: the crate's search path as [`CRATE_SEARCH_PATH_SQL`]
-    /// read it, and the statement timeout in milliseconds, both fixed when
-    /// the pool is built.
-    pub(crate) fn fixed(search_path: &str, statement_timeout_millis: &str) -> Self {
-        Self {
-            search_path: Some(quoted(search_path)),
-            statement_timeout: Some(quoted(statement_timeout_millis)),
-        }
-    }
-
-    /// The one string that opens a scope: `BEGIN`, the tenant, the search
-    /// path, the timeout and the role, one round trip.
-    fn begin_sql(&self, tenant_id: TenantId) -> String {
-        let (reset_path, path) = match &self.search_path {
-            Some(path) => ("", path.as_str()),
-            // The login's default (the value `RESET` would restore), for
-            // this transaction only, then `pg_temp` named after it.
-            None => (
-                "SET LOCAL search_path TO DEFAULT; ",
-                "concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp')",
-            ),
-        };
-        let timeout = match &self.statement_timeout {
-            Some(millis) => format!(", set_config('statement_timeout', {millis}, true)"),
-            None => String::new(),
-        };
-        // A UUID's text form is hex digits and dashes: nothing to escape.
-        format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE; {reset_path}\
-             SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true), \
-                    set_config('search_path', {path}, true){timeout}; \
-             SET LOCAL ROLE {APP_ROLE}"
-        )
-    }
-}
-
-/// The crate's search path: the one the login's sessions start with (from
-/// the connection string, the role or the database), with `pg_temp` named
-/// last, so that a temporary table cannot shadow the crate's tables as it
-/// would by default, searched first.
-pub(crate) const CRATE_SEARCH_PATH_SQL: &str = "SELECT concat_ws(', ', nullif(reset_val, ''), 'pg_temp') \
-     FROM pg_settings WHERE name = 'search_path'";
-
-/// `text` as an SQL string literal.
-fn quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// Runs `f` in a tenant scope on `conn`: one transaction in which only
 /// `tenant_id`'s rows exist.
 ///
@@ -177,8 +111,9 @@ where
     F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
     E: From<Error>,
 {
-    begin(conn, tenant_id, &ScopeSettings::DERIVED).map_err(Error::from)?;
-    run_begun(conn, tenant_id, f)
+    let settings = &ScopeSettings::DERIVED;
+    begin(conn, tenant_id, settings).map_err(Error::from)?;
+    run_begun(conn, tenant_id, settings, f)
 }
 
 /// Opens a tenant scope's transaction in one round trip.
@@ -203,7 +138,12 @@ pub(crate) fn begin(
 }
 
 /// Runs `f` in the transaction [`begin`] opened, then commits or rolls back.
-pub(crate) fn run_begun<T, E, F>(conn: &mut PgConnection, tenant_id: TenantId, f: F) -> Result<T, E>
+pub(crate) fn run_begun<T, E, F>(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    settings: &ScopeSettings,
+    f: F,
+) -> Result<T, E>
 where
     F: FnOnce(&mut TenantConn<'_>) -> Result<T, E>,
     E: From<Error>,
@@ -219,7 +159,7 @@ where
     });
     match outcome {
         Ok(Ok(value)) => {
-            let committed = commit(conn);
+            let committed = commit(conn, settings);
             span.outcome(if committed.is_ok() {
                 "committed"
             } else {
@@ -250,8 +190,8 @@ where
 /// closure gone on regardless, PostgreSQL would answer `COMMIT` with a
 /// silent rollback; a `RESET` in the aborted transaction fails instead, and
 /// the scope reports the error.
-fn commit(conn: &mut PgConnection) -> Result<(), Error> {
-    let sql = format!("RESET ROLE; RESET {TENANT_SETTING}; COMMIT");
+fn commit(conn: &mut PgConnection, settings: &ScopeSettings) -> Result<(), Error> {
+    let sql = settings.commit_sql();
     // diesel follows the transaction's end from libpq's status.
     match conn.batch_execute(&sql) {
         Ok(()) => Ok(()),

@@ -495,10 +495,7 @@ fn of_sixteen_racing_responses_exactly_one_wins() {
     let w = world();
     let a = w.a;
     let sent = w.send(&a, a.proposal("race")).expect("send");
-    let pool = Pool::builder()
-        .max_size(RACERS as u32)
-        .build(&w.db.app_url())
-        .expect("pool");
+    let pool = w.db.pool_of(RACERS as u32);
     let start = Arc::new(Barrier::new(RACERS));
     let racers: Vec<_> = (0..RACERS)
         .map(|i| {
@@ -589,24 +586,39 @@ fn a_page_inside_a_tie_group_reads_only_its_own_rows() {
 }
 
 /// Tuples read so far from `skill_messages` and its indexes, as the
-/// statistics the server has received say.
+/// statistics the server has received say: on a Citus cluster, those of
+/// every shard, from the workers.
 fn tuples_read_so_far(admin: &mut PgConnection) -> i64 {
+    let sql = if common::on_citus() {
+        "SELECT coalesce(sum(result::bigint), 0)::bigint AS n \
+         FROM run_command_on_placements('skill_messages', \
+             $$SELECT pg_stat_get_tuples_returned('%1$s'::regclass) \
+               + (SELECT coalesce(sum(pg_stat_get_tuples_returned(indexrelid)), 0) \
+                  FROM pg_index WHERE indrelid = '%1$s'::regclass)$$)"
+    } else {
+        "SELECT (SELECT coalesce(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes \
+                 WHERE relid = 'skill_messages'::regclass) \
+              + (SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables \
+                 WHERE relid = 'skill_messages'::regclass) AS n"
+    };
     admin
         .batch_execute("SELECT pg_stat_clear_snapshot()")
         .expect("fresh statistics");
-    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "(SELECT coalesce(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes \
-           WHERE relname = 'skill_messages') \
-         + (SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables \
-           WHERE relname = 'skill_messages')",
-    ))
-    .get_result(admin)
-    .expect("read the statistics")
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql)
+        .get_result::<Count>(admin)
+        .expect("read the statistics")
+        .n
 }
 
-/// Waits up to ten seconds for `done`.
+/// Waits up to thirty seconds for `done`: a backend that stays open (a
+/// pooler's) reports its statistics once idle for ten.
 fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !done() {
         assert!(std::time::Instant::now() < deadline, "timed out");
         thread::sleep(std::time::Duration::from_millis(20));

@@ -170,13 +170,12 @@ fn the_derived_relations_follow_each_foreign_key_to_tenants_and_authors() {
                 .load(conn)?;
             assert_eq!(messages.len(), 4);
 
-            // Skills grouped by author through `belongs_to(User, foreign_key = author_id)`.
+            // Skills by author, through the relation of `(tenant_id, author_id)`.
             let authors: Vec<User> = users::table.select(User::as_select()).load(conn)?;
-            let by_author = Skill::belonging_to(&authors)
-                .select(Skill::as_select())
-                .load(conn)?
-                .grouped_by(&authors);
-            for (author, skills) in authors.iter().zip(by_author) {
+            for author in &authors {
+                let skills: Vec<Skill> = Skill::written_by(author)
+                    .select(Skill::as_select())
+                    .load(conn)?;
                 assert_eq!(skills.len(), 1);
                 assert_eq!(skills[0].author_id, author.id);
             }

@@ -894,7 +894,8 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
                 let killed: i64 =
                     diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
                         "count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                         WHERE datname = current_database() AND usename = '{}'",
+                         WHERE application_name = '{}' AND usename = '{}'",
+                        db.name(),
                         app_login()
                     )))
                     .get_result(&mut killer)
@@ -1012,7 +1013,8 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
         }
         diesel::sql_query(format!(
             "SELECT coalesce(state, '') AS state FROM pg_stat_activity \
-             WHERE datname = current_database() AND usename = '{}'",
+             WHERE application_name = '{}' AND usename = '{}'",
+            db.name(),
             app_login()
         ))
         .load::<Backend>(&mut admin)

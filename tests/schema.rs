@@ -38,7 +38,7 @@ fn schema_snapshot(conn: &mut PgConnection) -> Vec<String> {
 WITH rel AS (
     SELECT c.oid, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = 'public' AND c.relname NOT LIKE '__diesel_schema_migrations%'
+    WHERE n.nspname = current_schema() AND c.relname NOT LIKE '__diesel_schema_migrations%'
 )
 SELECT format('relation %s kind=%s rls=%s forced=%s acl=%s', relname, relkind,
               relrowsecurity, relforcerowsecurity,
@@ -56,21 +56,21 @@ UNION ALL
 SELECT format('constraint %s.%s %s', rel.relname, con.conname, pg_get_constraintdef(con.oid))
 FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
 UNION ALL
-SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+SELECT format('index %s', replace(pg_get_indexdef(i.indexrelid), current_schema() || '.', ''))
 FROM pg_index i JOIN rel ON rel.oid = i.indrelid
 UNION ALL
 SELECT format('policy %s.%s %s %s using=%s check=%s', tablename, policyname, cmd, roles,
               qual, with_check)
-FROM pg_policies WHERE schemaname = 'public'
+FROM pg_policies WHERE schemaname = current_schema()
 UNION ALL
 SELECT format('type %s %s', t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder))
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_enum e ON e.enumtypid = t.oid
-WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'c') AND t.typrelid = 0
+WHERE n.nspname = current_schema() AND t.typtype IN ('e', 'd', 'c') AND t.typrelid = 0
 GROUP BY t.typname
 UNION ALL
 SELECT format('function %s', p.oid::regprocedure)
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()
 UNION ALL
 SELECT format('comment %s %s', d.objoid::regclass, d.description)
 FROM pg_description d JOIN rel ON rel.oid = d.objoid AND d.objsubid = 0
@@ -107,7 +107,7 @@ fn each_down_migration_reverts_its_up_migration() {
         conn.run_next_migration(MIGRATIONS)
             .expect("apply a migration");
     }
-    assert_eq!(before.len(), 3, "three migrations");
+    assert_eq!(before.len(), 4, "four migrations");
     let migrated = schema_snapshot(&mut conn);
     assert!(
         migrated
@@ -180,10 +180,10 @@ fn concurrent_migration_processes_apply_each_migration_once() {
     let distinct: BTreeSet<_> = applied.iter().collect();
     assert_eq!(
         applied.len(),
-        3,
+        4,
         "each migration applied by one process: {applied:?}"
     );
-    assert_eq!(distinct.len(), 3);
+    assert_eq!(distinct.len(), 4);
 
     let mut conn = db.admin();
     let recorded = lines(
@@ -207,7 +207,7 @@ fn every_table_forces_one_tenant_policy_for_every_command() {
     let tables = lines(
         &mut conn,
         "SELECT format('%s %s %s', relname, relrowsecurity, relforcerowsecurity) AS line
-         FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+         FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'
            AND relname <> '__diesel_schema_migrations' ORDER BY 1",
     );
     assert_eq!(
@@ -223,7 +223,7 @@ fn every_table_forces_one_tenant_policy_for_every_command() {
         &mut conn,
         "SELECT format('%s %s %s %s %s', tablename, policyname, permissive, cmd, roles)
              AS line
-         FROM pg_policies WHERE schemaname = 'public' ORDER BY 1",
+         FROM pg_policies WHERE schemaname = current_schema() ORDER BY 1",
     );
     assert_eq!(
         policies,
@@ -240,7 +240,7 @@ fn every_table_forces_one_tenant_policy_for_every_command() {
         "SELECT DISTINCT format('%s | %s', replace(qual, '(id ', '(tenant_id '),
                                 replace(with_check, '(id ', '(tenant_id '))
              AS line
-         FROM pg_policies WHERE schemaname = 'public'",
+         FROM pg_policies WHERE schemaname = current_schema()",
     );
     assert_eq!(expressions.len(), 1, "{expressions:?}");
     assert!(
@@ -260,9 +260,14 @@ fn the_runtime_role_cannot_bypass_row_level_security() {
              AS line
          FROM pg_roles WHERE rolname = 'skill_messages_app'",
     );
+    // A Citus cluster's workers are sent the queries as the role in force,
+    // so there the deployment lets the role log in (see DEPLOYMENT.md).
+    let login = if common::on_citus() { "t" } else { "f" };
     assert_eq!(
         attributes,
-        ["super=f bypassrls=f login=f createrole=f createdb=f"]
+        [format!(
+            "super=f bypassrls=f login={login} createrole=f createdb=f"
+        )]
     );
     let owned = lines(
         &mut conn,
@@ -276,7 +281,8 @@ fn the_runtime_role_cannot_bypass_row_level_security() {
         "SELECT format('%s %s', table_name, string_agg(privilege_type, ',' ORDER BY privilege_type))
              AS line
          FROM information_schema.role_table_grants
-         WHERE grantee = 'skill_messages_app' GROUP BY table_name ORDER BY 1",
+         WHERE grantee = 'skill_messages_app' AND table_schema = current_schema()
+         GROUP BY table_name ORDER BY 1",
     );
     assert_eq!(
         table_privileges,
@@ -293,15 +299,25 @@ fn the_runtime_role_cannot_bypass_row_level_security() {
              AS line
          FROM information_schema.column_privileges
          WHERE grantee = 'skill_messages_app' AND table_name = 'skill_messages'
-           AND privilege_type <> 'SELECT'
+           AND table_schema = current_schema() AND privilege_type <> 'SELECT'
          GROUP BY privilege_type ORDER BY 1",
     );
+    // Citus computes the defaults of an INSERT on the coordinator and sends
+    // them to the shards as values: the role inserts those columns too.
+    let defaulted = if common::on_citus() {
+        "created_at,"
+    } else {
+        ""
+    };
+    let status = if common::on_citus() { "status," } else { "" };
     assert_eq!(
         column_privileges,
         [
-            "INSERT from_user_id,message,proposed_parent_skill_id,subject_skill_id,\
-             tenant_id,to_user_id",
-            "UPDATE read_at,responded_at,status",
+            format!(
+                "INSERT {defaulted}from_user_id,id,message,proposed_parent_skill_id,\
+                 {status}subject_skill_id,tenant_id,to_user_id"
+            ),
+            "UPDATE read_at,responded_at,status".to_owned(),
         ]
     );
 
@@ -315,7 +331,7 @@ fn every_foreign_key_has_an_index_led_by_its_columns() {
     let foreign_keys = lines(
         &mut conn,
         "SELECT format('%s.%s', conrelid::regclass, conname) AS line
-         FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace
+         FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace
          ORDER BY 1",
     );
     assert_eq!(foreign_keys.len(), 8, "{foreign_keys:#?}");
@@ -323,7 +339,7 @@ fn every_foreign_key_has_an_index_led_by_its_columns() {
         &mut conn,
         "SELECT format('%s.%s', c.conrelid::regclass, c.conname) AS line
          FROM pg_constraint c
-         WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+         WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace
            AND NOT EXISTS (
                SELECT FROM pg_index i
                WHERE i.indrelid = c.conrelid AND i.indpred IS NULL
@@ -348,13 +364,15 @@ fn verification_refuses_a_database_where_the_policies_would_not_bind() {
     // A role the runtime role can take owns a table; a second policy
     // would let rows through that the tenant's does not.
     let owner = format!("{}_owner", common::app_login());
-    conn.batch_execute(&format!(
-        "CREATE ROLE {owner};
-         GRANT {owner} TO skill_messages_app;
-         ALTER TABLE users OWNER TO {owner};
-         CREATE POLICY everything ON tenants USING (true)"
-    ))
-    .expect("an owner the runtime role can become, and a policy that lets all through");
+    execute_each(
+        &mut conn,
+        &[
+            &format!("CREATE ROLE {owner}"),
+            &format!("GRANT {owner} TO skill_messages_app"),
+            &format!("ALTER TABLE users OWNER TO {owner}"),
+            "CREATE POLICY everything ON tenants USING (true)",
+        ],
+    );
     let mut reasons = rls_problems(&mut conn);
     reasons.sort();
     assert_eq!(
@@ -382,16 +400,18 @@ fn verification_compares_each_policy_with_the_migrations() {
     let db = TestDb::new();
     let mut conn = db.admin();
     let role = format!("{}_policy", common::app_login());
-    conn.batch_execute(&format!(
-        "ALTER POLICY tenant_isolation ON skill_messages USING (true);
-         DROP POLICY tenant_isolation ON users;
-         CREATE POLICY tenant_isolation ON users FOR SELECT
-             USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
-         CREATE ROLE {role};
-         ALTER POLICY tenant_isolation ON skills TO {role};
-         DROP POLICY tenant_isolation ON tenants;"
-    ))
-    .expect("tamper with the policies");
+    execute_each(
+        &mut conn,
+        &[
+            "ALTER POLICY tenant_isolation ON skill_messages USING (true)",
+            "DROP POLICY tenant_isolation ON users",
+            "CREATE POLICY tenant_isolation ON users FOR SELECT \
+             USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)",
+            &format!("CREATE ROLE {role}"),
+            &format!("ALTER POLICY tenant_isolation ON skills TO {role}"),
+            "DROP POLICY tenant_isolation ON tenants",
+        ],
+    );
     let mut reasons = rls_problems(&mut conn);
     reasons.sort();
     let expected = "(tenant_id = (NULLIF(current_setting('app.current_tenant_id'::text, true), \
@@ -406,6 +426,15 @@ fn verification_compares_each_policy_with_the_migrations() {
             "table tenants has no policy tenant_isolation".into(),
         ]
     );
+}
+
+/// Runs each statement as a string of its own, as Citus needs for DDL on
+/// distributed tables.
+fn execute_each(conn: &mut PgConnection, statements: &[&str]) {
+    for statement in statements {
+        conn.batch_execute(statement)
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
 }
 
 /// The reasons `verify_row_level_security` gives on `conn`.

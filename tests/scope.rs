@@ -305,12 +305,12 @@ fn in_scope(conn: &mut PgConnection) -> InScope {
     }
 }
 
-/// What every scope of tenant `t` of a default pool runs with.
-fn expected_in_scope(t: TenantId) -> InScope {
+/// What every scope of tenant `t` of a default pool on `db` runs with.
+fn expected_in_scope(db: &TestDb, t: TenantId) -> InScope {
     InScope {
         current_user: "skill_messages_app".into(),
         tenant: Some(t.to_string()),
-        search_path: "\"$user\", public, pg_temp".into(),
+        search_path: db.crate_search_path(),
         statement_timeout: "30s".into(),
     }
 }
@@ -329,7 +329,7 @@ fn one_pooled_connection_serves_tenants_in_turn_without_crossing() {
         for f in [&a, &b] {
             let inbox = pool
                 .with_tenant(f.tenant, |tx| {
-                    assert_eq!(in_scope(tx.connection()), expected_in_scope(f.tenant));
+                    assert_eq!(in_scope(tx.connection()), expected_in_scope(&db, f.tenant));
                     get_messages_for_user(tx, f.bob, MessageQuery::new())
                 })
                 .expect("list");
@@ -383,7 +383,7 @@ fn nothing_a_scope_sets_for_its_session_reaches_the_next_scope() {
                 Ok((seen, visible))
             })
             .unwrap_or_else(|e| panic!("after {route}: {e}"));
-        assert_eq!(seen.0, expected_in_scope(a.tenant), "after {route}");
+        assert_eq!(seen.0, expected_in_scope(&db, a.tenant), "after {route}");
         assert_eq!(seen.1, stored_in(&db, a.tenant) - 1, "after {route}");
     }
     assert_eq!(pool.state().connections, 1);
@@ -475,7 +475,7 @@ fn session_level_settings_made_in_a_scope_end_with_it() {
     // The next scope on the caller's connection runs with the crate's path.
     let inside = with_tenant(&mut conn, b.tenant, |tx| Ok(in_scope(tx.connection())))
         .expect("the next scope");
-    assert_eq!(inside.search_path, "\"$user\", public, pg_temp");
+    assert_eq!(inside.search_path, db.crate_search_path());
     assert_eq!(inside.tenant, Some(b.tenant.to_string()));
 }
 
@@ -490,8 +490,8 @@ fn a_temporary_table_cannot_shadow_the_crates_tables() {
     pool.with_tenant(a.tenant, |tx| {
         let conn = tx.connection();
         conn.batch_execute(
-            "CREATE TEMP TABLE skill_messages AS SELECT * FROM public.skill_messages;
-             CREATE TEMP TABLE users AS SELECT * FROM public.users",
+            "CREATE TEMP TABLE skill_messages AS SELECT * FROM skill_messages;
+             CREATE TEMP TABLE users AS SELECT * FROM users",
         )?;
         // Even in the scope that made them, unqualified names are the real tables.
         let visible: i64 = messages::table.count().get_result(conn)?;
@@ -513,10 +513,12 @@ fn a_temporary_table_cannot_shadow_the_crates_tables() {
 }
 
 /// Terminates every connection the app login has to the test database.
+/// (Its application name tells them from other tests' on a shared database.)
 fn terminate_app_connections(db: &TestDb) -> i64 {
     diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
         "count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = current_database() AND usename = '{}'",
+         WHERE application_name = '{}' AND usename = '{}'",
+        db.name(),
         app_login()
     )))
     .get_result(&mut db.admin())
@@ -579,9 +581,10 @@ fn a_scope_cannot_open_inside_another_transaction() {
 #[test]
 fn a_statement_timeout_leaves_no_tenant_or_role_behind() {
     let (db, a, _) = two_tenants();
-    let pool = Pool::builder()
+    let pool = db
+        .pool_builder()
         .max_size(1)
-        .statement_timeout(Some(Duration::from_millis(50)))
+        .statement_timeout(Some(Duration::from_millis(300)))
         .build(&db.app_url())
         .expect("pool");
     let timed_out = pool.with_tenant(a.tenant, |tx| {
@@ -606,8 +609,8 @@ fn a_statement_timeout_leaves_no_tenant_or_role_behind() {
     assert_eq!(
         inside,
         InScope {
-            statement_timeout: "50ms".into(),
-            ..expected_in_scope(a.tenant)
+            statement_timeout: "300ms".into(),
+            ..expected_in_scope(&db, a.tenant)
         }
     );
 }
@@ -615,24 +618,33 @@ fn a_statement_timeout_leaves_no_tenant_or_role_behind() {
 #[test]
 fn the_statement_timeout_is_set_rounded_up_or_left_to_the_server() {
     let db = TestDb::new();
+    // The login's sessions start with a timeout of their own: set for the
+    // login in the database, or on a Citus cluster, where the tests share
+    // one database, in the connection string.
+    let url = if common::on_citus() {
+        db.app_url_with(&[("statement_timeout", "7s")])
+    } else {
+        db.admin()
+            .batch_execute(&format!(
+                "ALTER ROLE {} IN DATABASE \"{}\" SET statement_timeout = '7s'",
+                app_login(),
+                db.name()
+            ))
+            .expect("a default for the login");
+        db.app_url()
+    };
     let timeout = |setting: Option<Duration>| -> String {
-        let pool = Pool::builder()
+        let pool = db
+            .pool_builder()
             .max_size(1)
             .statement_timeout(setting)
-            .build(&db.app_url())
+            .build(&url)
             .expect("pool");
         pool.with_tenant(TenantId::from(uuid::Uuid::nil()), |tx| {
             Ok(in_scope(tx.connection()).statement_timeout)
         })
         .expect("read the timeout")
     };
-    db.admin()
-        .batch_execute(&format!(
-            "ALTER ROLE {} IN DATABASE \"{}\" SET statement_timeout = '7s'",
-            app_login(),
-            db.name()
-        ))
-        .expect("a default for the login");
     assert_eq!(timeout(Some(Duration::from_secs(2))), "2s");
     assert_eq!(timeout(Some(Duration::from_micros(1_000_001))), "1001ms");
     assert_eq!(timeout(None), "7s");
@@ -778,7 +790,8 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
             "{name}: statements sent, prepared"
         );
     }
-    // The server holds each statement prepared, the writes among them.
+    // The server holds each statement prepared, the writes among them;
+    // through a pooler in transaction mode, none.
     let prepared: Vec<String> = diesel::sql_query(
         "SELECT split_part(statement, ' ', 1) AS line FROM pg_prepared_statements ORDER BY 1",
     )
@@ -787,7 +800,11 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
     .into_iter()
     .map(|l| l.line)
     .collect();
-    assert_eq!(prepared, ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]);
+    if common::through_pooler() {
+        assert_eq!(prepared, [] as [&str; 0]);
+    } else {
+        assert_eq!(prepared, ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]);
+    }
 
     // Marking a read message again is the same one statement. An empty page
     // takes a second to tell an empty inbox from an unknown user, and a

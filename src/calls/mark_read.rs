@@ -13,14 +13,17 @@ use crate::schema::skill_messages;
 use crate::statement::Statement;
 
 diesel::define_sql_function! {
-    /// SQL `coalesce` of a nullable timestamp and a fallback.
-    fn coalesce(value: Nullable<Timestamptz>, fallback: Timestamptz) -> Nullable<Timestamptz>;
+    /// SQL `least` of a nullable timestamp and another: the earlier, or
+    /// the other when the first is null.
+    fn least(value: Nullable<Timestamptz>, other: Timestamptz) -> Nullable<Timestamptz>;
 }
 
-/// `read_at` set the first time, and kept after.
+/// `read_at` set to the earliest time a call marked the message read: by
+/// the first call, and kept by every later one. (Citus refuses `coalesce`
+/// of `now()` in an `UPDATE`, and accepts `least`.)
 #[dsl::auto_type]
 pub(super) fn read_now() -> _ {
-    skill_messages::read_at.eq(coalesce(skill_messages::read_at, now))
+    skill_messages::read_at.eq(least(skill_messages::read_at, now))
 }
 
 /// The message `id` of `tenant`, if `user` received it.

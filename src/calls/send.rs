@@ -8,9 +8,10 @@ use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
 use super::{skill_exists, user_exists};
 use crate::call::{Call, FollowUp, Step};
 use crate::error::{Error, MessageProblem};
-use crate::ids::{SkillId, TenantId, UserId};
+use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
 use crate::models::{NewSkillMessage, SkillMessage};
-use crate::schema::skill_messages;
+use crate::relations::RECIPIENT;
+use crate::schema::{skill_messages, users};
 use crate::statement::Statement;
 
 /// The longest message, in characters, after trimming white space.
@@ -19,6 +20,7 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// A message to send, its text checked and trimmed.
 pub(crate) struct Send<'a> {
     tenant: TenantId,
+    id: SkillMessageId,
     new: NewSkillMessage<'a>,
 }
 
@@ -34,6 +36,7 @@ impl<'a> Send<'a> {
         }
         Ok(Self {
             tenant,
+            id: SkillMessageId::from(uuid::Uuid::now_v7()),
             new: NewSkillMessage { message, ..new },
         })
     }
@@ -64,32 +67,41 @@ impl Call for Send<'_> {
     type FollowUp = UnknownReference;
     const OPERATION: &'static str = "send_skill_message";
 
-    /// `INSERT ... SELECT` the new row's values only if every user and
-    /// skill it refers to exists in the tenant: when one does not, it
-    /// inserts nothing, and fails nothing, where a foreign-key violation
-    /// would abort the scope. Without a proposed parent the subject is
-    /// checked twice, which keeps one SQL text for both shapes.
+    /// `INSERT ... SELECT` the new row from its recipient's row, only if
+    /// the sender and the skills exist in the tenant too: when a reference
+    /// does not, it inserts nothing, and fails nothing, where a foreign-key
+    /// violation would abort the scope. The id is made here, a UUIDv7 (in
+    /// time order), and the tenant is the recipient's row's: both let Citus
+    /// run the whole statement on the tenant's shard. Without a proposed
+    /// parent the subject is checked twice, which keeps one SQL text for
+    /// both shapes.
     fn statement(&self) -> Statement<Returned> {
         let (tenant, new) = (self.tenant, self.new);
         let parent_or_subject = new.proposed_parent_skill_id.unwrap_or(new.subject_skill_id);
-        let values = diesel::select((
-            tenant.into_sql::<SqlUuid>(),
-            new.from_user_id.into_sql::<SqlUuid>(),
-            new.to_user_id.into_sql::<SqlUuid>(),
-            new.subject_skill_id.into_sql::<SqlUuid>(),
-            new.proposed_parent_skill_id.into_sql::<Nullable<SqlUuid>>(),
-            new.message.to_owned().into_sql::<Text>(),
-        ))
-        .filter(
-            user_exists(tenant, new.from_user_id)
-                .and(user_exists(tenant, new.to_user_id))
-                .and(skill_exists(tenant, new.subject_skill_id))
-                .and(skill_exists(tenant, parent_or_subject)),
-        );
+        let recipient_tenant = RECIPIENT.field(users::tenant_id);
+        let recipient_id = RECIPIENT.field(users::id);
+        let values = RECIPIENT
+            .filter(recipient_tenant.eq(tenant))
+            .filter(recipient_id.eq(new.to_user_id))
+            .filter(
+                user_exists(tenant, new.from_user_id)
+                    .and(skill_exists(tenant, new.subject_skill_id))
+                    .and(skill_exists(tenant, parent_or_subject)),
+            )
+            .select((
+                self.id.into_sql::<SqlUuid>(),
+                recipient_tenant,
+                new.from_user_id.into_sql::<SqlUuid>(),
+                recipient_id,
+                new.subject_skill_id.into_sql::<SqlUuid>(),
+                new.proposed_parent_skill_id.into_sql::<Nullable<SqlUuid>>(),
+                new.message.to_owned().into_sql::<Text>(),
+            ));
         Statement::new(
             diesel::insert_into(skill_messages::table)
                 .values(values)
                 .into_columns((
+                    skill_messages::id,
                     skill_messages::tenant_id,
                     skill_messages::from_user_id,
                     skill_messages::to_user_id,
@@ -97,6 +109,8 @@ impl Call for Send<'_> {
                     skill_messages::proposed_parent_skill_id,
                     skill_messages::message,
                 ))
+                .on_conflict((skill_messages::tenant_id, skill_messages::id))
+                .do_nothing()
                 .returning(SkillMessage::as_returning()),
         )
     }

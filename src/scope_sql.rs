@@ -1,0 +1,124 @@
+//! What a tenant scope sends: the string that opens its transaction and the
+//! one that commits it, for plain PostgreSQL and for Citus.
+
+use crate::ids::TenantId;
+use crate::scope::{APP_ROLE, TENANT_SETTING};
+
+/// What a scope sets for its transaction, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScopeSettings {
+    /// The crate's search path as a quoted literal, or `None` to derive it
+    /// in the scope from the login's default.
+    search_path: Option<String>,
+    /// `statement_timeout` in milliseconds; `None` leaves the session's.
+    statement_timeout: Option<u128>,
+    /// Whether the settings must reach the workers of a Citus cluster.
+    citus: bool,
+}
+
+impl ScopeSettings {
+    /// For a connection the caller brings, on any server: the crate's search
+    /// path derived in the scope, the session's statement timeout, and the
+    /// settings made so that Citus propagates them.
+    pub(crate) const DERIVED: Self = Self {
+        search_path: None,
+        statement_timeout: None,
+        citus: true,
+    };
+
+    /// For a pool: the crate's search path as [`CRATE_SEARCH_PATH_SQL`]
+    /// read it and the statement timeout, both fixed when the pool is
+    /// built, and whether its database is a Citus cluster's.
+    pub(crate) fn fixed(search_path: &str, statement_timeout_millis: u128, citus: bool) -> Self {
+        Self {
+            search_path: Some(quoted(search_path)),
+            statement_timeout: Some(statement_timeout_millis),
+            citus,
+        }
+    }
+
+    /// The one string that opens a scope: `BEGIN`, the tenant, the search
+    /// path, the statement timeout and the role, in one round trip.
+    ///
+    /// On Citus, `SET LOCAL` reaches the workers (with
+    /// `citus.propagate_set_commands = 'local'`) and `set_config` does not;
+    /// and Citus sends the workers the whole text of the string that held a
+    /// `SET`, so the settings are made inside a `DO` block, where each runs
+    /// as a statement of its own text.
+    pub(crate) fn begin_sql(&self, tenant_id: TenantId) -> String {
+        const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE";
+        let path = match &self.search_path {
+            Some(path) => path.as_str(),
+            None => DERIVED_SEARCH_PATH,
+        };
+        // The login's default search path (the value `RESET` would
+        // restore), for this transaction only, before `pg_temp` is named
+        // after it.
+        let reset_path = if self.search_path.is_none() {
+            "SET LOCAL search_path TO DEFAULT; "
+        } else {
+            ""
+        };
+        // A UUID's text form is hex digits and dashes: nothing to escape.
+        if self.citus {
+            let timeout = self
+                .statement_timeout
+                .map(|millis| format!("SET LOCAL statement_timeout = {millis}; "))
+                .unwrap_or_default();
+            format!(
+                "{BEGIN}; DO $scope$BEGIN \
+                 SET LOCAL citus.propagate_set_commands = 'local'; \
+                 SET LOCAL {TENANT_SETTING} = '{tenant_id}'; {timeout}{reset_path}\
+                 PERFORM set_config('search_path', {path}, true); \
+                 SET LOCAL ROLE {APP_ROLE}; END$scope$"
+            )
+        } else {
+            let timeout = self
+                .statement_timeout
+                .map(|millis| format!(", set_config('statement_timeout', '{millis}', true)"))
+                .unwrap_or_default();
+            format!(
+                "{BEGIN}; {reset_path}\
+                 SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true), \
+                        set_config('search_path', {path}, true){timeout}; \
+                 SET LOCAL ROLE {APP_ROLE}"
+            )
+        }
+    }
+
+    /// The string that commits a scope, in the round trip of the `COMMIT`.
+    ///
+    /// The resets undo a session-level `SET` of the role or the tenant that
+    /// the closure may have made, which would otherwise outlive the scope.
+    /// They also guard the commit: had a statement failed earlier in the
+    /// scope, and the closure gone on regardless, PostgreSQL would answer
+    /// `COMMIT` with a silent rollback; a `RESET` in the aborted transaction
+    /// fails instead, and the scope reports the error. On Citus they are
+    /// made inside a `DO` block, or the workers would be sent the `COMMIT`
+    /// with them, outside the cluster's two-phase commit.
+    pub(crate) fn commit_sql(&self) -> String {
+        let resets = format!("RESET ROLE; RESET {TENANT_SETTING};");
+        if self.citus {
+            format!("DO $scope$BEGIN {resets} END$scope$; COMMIT")
+        } else {
+            format!("{resets} COMMIT")
+        }
+    }
+}
+
+/// The crate's search path: the one the login's sessions start with (from
+/// the connection string, the role or the database), with `pg_temp` named
+/// last, so that a temporary table cannot shadow the crate's tables as it
+/// would by default, searched first.
+pub(crate) const CRATE_SEARCH_PATH_SQL: &str = "SELECT concat_ws(', ', nullif(reset_val, ''), 'pg_temp') \
+     FROM pg_settings WHERE name = 'search_path'";
+
+/// The crate's search path derived in the scope, once the search path is
+/// the login's default.
+const DERIVED_SEARCH_PATH: &str =
+    "concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp')";
+
+/// `text` as an SQL string literal.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
