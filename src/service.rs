@@ -101,8 +101,9 @@ pub fn get_unread_count_for_user(tx: &mut TenantConn<'_>, user_id: UserId) -> Re
 
 /// Marks a message read by its recipient and returns it.
 ///
-/// Idempotent: `read_at` is set the first time and never moves; marking a
-/// read message again returns it unchanged, in the same one statement.
+/// Idempotent: `read_at` is the earliest time a call marked the message
+/// read, set by the first and kept by every later one; marking a read
+/// message again returns it unchanged, in the same one statement.
 /// Refuses with [`Error::NotFound`] when the tenant has no such message and
 /// [`Error::NotRecipient`] when `acting_user_id` is not its recipient.
 ///

@@ -9,6 +9,7 @@ use std::str::FromStr;
 /// `declined`), which is also its serde name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel_derive_enum::DbEnum)]
 #[ExistingTypePath = "crate::schema::sql_types::SkillMessageStatus"]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum SkillMessageStatus {
