@@ -17,9 +17,9 @@ pub(crate) trait Call: Sized {
     /// What the call returns.
     type Output;
     /// The SQL type of the rows of the call's one statement.
-    type SqlType;
+    type SqlType: 'static;
     /// What each row of the statement is read as.
-    type Row;
+    type Row: Send + 'static;
     /// The read-only statement that settles the answer when the first one's
     /// rows leave it open.
     type FollowUp: FollowUp<Output = Self::Output>;
@@ -46,9 +46,9 @@ pub(crate) trait FollowUp: Sized {
     /// What the call returns.
     type Output;
     /// The SQL type of the statement's rows.
-    type SqlType;
+    type SqlType: 'static;
     /// What each row of the statement is read as.
-    type Row;
+    type Row: Send + 'static;
 
     /// The statement to run.
     fn statement(&self) -> Statement<Self::SqlType>;

@@ -89,13 +89,20 @@ pub enum Error {
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 
-    /// No connection could be had from the pool.
-    #[error(transparent)]
-    Pool(#[from] diesel::r2d2::PoolError),
+    /// No connection could be had from the pool, within its connection
+    /// timeout: the source says why.
+    #[error("no connection could be had from the pool")]
+    Pool(#[source] Box<dyn std::error::Error + Send + Sync>),
 
     /// Running the migrations failed.
     #[error("migrations failed")]
     Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        Self::Pool(Box::new(error))
+    }
 }
 
 impl Error {

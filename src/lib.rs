@@ -110,6 +110,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "async")]
+pub mod asynchronous;
 mod call;
 mod calls;
 mod error;

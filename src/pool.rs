@@ -8,12 +8,11 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ConnectionManager, CustomizeConnection};
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
-use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::error::Error;
 use crate::ids::TenantId;
 use crate::scope::{TenantConn, begin, run_begun};
-use crate::scope_sql::{CRATE_SEARCH_PATH_SQL, ScopeSettings};
+use crate::scope_sql::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
 use crate::verify::verify_row_level_security;
 
 /// A pool of PostgreSQL connections from which tenant scopes are opened.
@@ -108,13 +107,13 @@ impl Pool {
 /// Settings of a [`Pool`]; every one has a default.
 #[derive(Clone, Debug)]
 pub struct PoolBuilder {
-    max_size: u32,
-    min_idle: Option<u32>,
-    connection_timeout: Duration,
-    idle_timeout: Option<Duration>,
-    max_lifetime: Option<Duration>,
-    statement_timeout: Option<Duration>,
-    transaction_pooling: bool,
+    pub(crate) max_size: u32,
+    pub(crate) min_idle: Option<u32>,
+    pub(crate) connection_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) transaction_pooling: bool,
 }
 
 impl Default for PoolBuilder {
@@ -224,44 +223,17 @@ impl PoolBuilder {
         Ok(Pool { inner, settings })
     }
 
-    /// What every scope of the pool sets: the crate's search path and the
-    /// statement timeout, the login's defaults read once on `conn`, and
-    /// whether the database is a Citus cluster's.
+    /// What every scope of the pool sets, from the settings and what the
+    /// server says on `conn`.
     fn scope_settings(&self, conn: &mut PgConnection) -> Result<ScopeSettings, Error> {
-        #[derive(QueryableByName)]
-        struct Defaults {
-            #[diesel(sql_type = Text)]
-            search_path: String,
-            /// In milliseconds, the setting's unit.
-            #[diesel(sql_type = BigInt)]
-            statement_timeout: i64,
-            #[diesel(sql_type = Bool)]
-            citus: bool,
-        }
-        let defaults: Defaults = diesel::sql_query(format!(
-            "SELECT ({CRATE_SEARCH_PATH_SQL}) AS search_path, \
-                    (SELECT reset_val::bigint FROM pg_settings WHERE name = 'statement_timeout') \
-                        AS statement_timeout, \
-                    EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS citus"
-        ))
-        .get_result(conn)?;
-        let timeout_millis = match self.statement_timeout {
-            // Rounded up: a timeout under a millisecond must not become 0,
-            // which PostgreSQL reads as none.
-            Some(timeout) => timeout.as_micros().div_ceil(1000),
-            None => u128::from(defaults.statement_timeout.unsigned_abs()),
-        };
-        Ok(ScopeSettings::fixed(
-            &defaults.search_path,
-            timeout_millis,
-            defaults.citus,
-        ))
+        let defaults: ServerDefaults = diesel::sql_query(SERVER_DEFAULTS_SQL).get_result(conn)?;
+        Ok(ScopeSettings::for_pool(defaults, self.statement_timeout))
     }
 }
 
 impl PoolBuilder {
-    /// Refuses what r2d2 would panic on.
-    fn check(&self) -> Result<(), Error> {
+    /// Refuses what cannot work, and what r2d2 would panic on.
+    pub(crate) fn check(&self) -> Result<(), Error> {
         let zero = Some(Duration::ZERO);
         let problem = if self.max_size == 0 {
             "max_size must be at least 1"

@@ -182,27 +182,28 @@ where
     }
 }
 
-/// Commits the scope's transaction, in the round trip of the `COMMIT`.
-///
-/// The resets undo a session-level `SET` of the role or the tenant that the
-/// closure may have made, which would otherwise outlive the scope. They also
-/// guard the commit: had a statement failed earlier in the scope, and the
-/// closure gone on regardless, PostgreSQL would answer `COMMIT` with a
-/// silent rollback; a `RESET` in the aborted transaction fails instead, and
-/// the scope reports the error.
+/// Commits the scope's transaction ([`ScopeSettings::commit_sql`] says
+/// how), in one round trip.
 fn commit(conn: &mut PgConnection, settings: &ScopeSettings) -> Result<(), Error> {
-    let sql = settings.commit_sql();
     // diesel follows the transaction's end from libpq's status.
-    match conn.batch_execute(&sql) {
-        Ok(()) => Ok(()),
-        Err(error @ DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => {
-            trace::commit_outcome_unknown(&error);
-            Err(Error::CommitOutcomeUnknown(error))
-        }
-        Err(error) => {
+    conn.batch_execute(&settings.commit_sql()).map_err(|error| {
+        let error = commit_failure(error);
+        if !matches!(error, Error::CommitOutcomeUnknown(_)) {
             // Still open if a reset failed; already ended if COMMIT did.
             let _ = AnsiTransactionManager::rollback_transaction(conn);
-            Err(error.into())
         }
+        error
+    })
+}
+
+/// The error of a commit that failed: when the connection failed during
+/// it, its outcome is unknown.
+pub(crate) fn commit_failure(error: diesel::result::Error) -> Error {
+    match error {
+        DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+            trace::commit_outcome_unknown(&error);
+            Error::CommitOutcomeUnknown(error)
+        }
+        error => error.into(),
     }
 }

@@ -1,6 +1,11 @@
 //! What a tenant scope sends: the string that opens its transaction and the
 //! one that commits it, for plain PostgreSQL and for Citus.
 
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Text};
+
 use crate::ids::TenantId;
 use crate::scope::{APP_ROLE, TENANT_SETTING};
 
@@ -26,14 +31,21 @@ impl ScopeSettings {
         citus: true,
     };
 
-    /// For a pool: the crate's search path as [`CRATE_SEARCH_PATH_SQL`]
-    /// read it and the statement timeout, both fixed when the pool is
-    /// built, and whether its database is a Citus cluster's.
-    pub(crate) fn fixed(search_path: &str, statement_timeout_millis: u128, citus: bool) -> Self {
+    /// For a pool, fixed when it is built: the crate's search path and the
+    /// login's statement timeout as the server gave them, unless the pool
+    /// sets a timeout of its own, and whether the database is a Citus
+    /// cluster's.
+    pub(crate) fn for_pool(defaults: ServerDefaults, statement_timeout: Option<Duration>) -> Self {
+        let millis = match statement_timeout {
+            // Rounded up: a timeout under a millisecond must not become 0,
+            // which PostgreSQL reads as none.
+            Some(timeout) => timeout.as_micros().div_ceil(1000),
+            None => u128::from(defaults.statement_timeout.unsigned_abs()),
+        };
         Self {
-            search_path: Some(quoted(search_path)),
-            statement_timeout: Some(statement_timeout_millis),
-            citus,
+            search_path: Some(quoted(&defaults.search_path)),
+            statement_timeout: Some(millis),
+            citus: defaults.citus,
         }
     }
 
@@ -106,12 +118,30 @@ impl ScopeSettings {
     }
 }
 
-/// The crate's search path: the one the login's sessions start with (from
-/// the connection string, the role or the database), with `pg_temp` named
-/// last, so that a temporary table cannot shadow the crate's tables as it
-/// would by default, searched first.
-pub(crate) const CRATE_SEARCH_PATH_SQL: &str = "SELECT concat_ws(', ', nullif(reset_val, ''), 'pg_temp') \
-     FROM pg_settings WHERE name = 'search_path'";
+/// What a pool needs to know of the server, read once when it is built.
+#[derive(QueryableByName)]
+pub(crate) struct ServerDefaults {
+    /// The crate's search path: the one the login's sessions start with
+    /// (from the connection string, the role or the database), with
+    /// `pg_temp` named last, so that a temporary table cannot shadow the
+    /// crate's tables as it would by default, searched first.
+    #[diesel(sql_type = Text)]
+    search_path: String,
+    /// The login's statement timeout, in milliseconds.
+    #[diesel(sql_type = BigInt)]
+    statement_timeout: i64,
+    /// Whether the database has the `citus` extension.
+    #[diesel(sql_type = Bool)]
+    citus: bool,
+}
+
+/// The query that reads the [`ServerDefaults`].
+pub(crate) const SERVER_DEFAULTS_SQL: &str = "SELECT \
+     (SELECT concat_ws(', ', nullif(reset_val, ''), 'pg_temp') FROM pg_settings \
+      WHERE name = 'search_path') AS search_path, \
+     (SELECT reset_val::bigint FROM pg_settings WHERE name = 'statement_timeout') \
+         AS statement_timeout, \
+     EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS citus";
 
 /// The crate's search path derived in the scope, once the search path is
 /// the login's default.

@@ -53,6 +53,15 @@ impl Span {
         f()
     }
 
+    /// Runs the future `f` inside the span.
+    #[cfg(feature = "async")]
+    pub(crate) async fn instrument<F: Future>(&self, f: F) -> F::Output {
+        #[cfg(feature = "tracing")]
+        return tracing::Instrument::instrument(f, self.span.clone()).await;
+        #[cfg(not(feature = "tracing"))]
+        f.await
+    }
+
     /// Records how many rows the call's statements returned.
     pub(crate) fn rows(&self, rows: usize) {
         #[cfg(feature = "tracing")]

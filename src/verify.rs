@@ -1,7 +1,9 @@
 //! The check that the database will hold tenant scopes to their tenant.
 
+use diesel::pg::Pg;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::Text;
 
 use crate::error::Error;
@@ -25,15 +27,25 @@ use crate::scope::APP_ROLE;
 /// [`Pool`](crate::Pool) runs this when it is built; run it yourself when
 /// you bring your own connections.
 pub fn verify_row_level_security(conn: &mut PgConnection) -> Result<(), Error> {
-    #[derive(QueryableByName)]
-    struct Problem {
-        #[diesel(sql_type = Text)]
-        reason: String,
-    }
+    verdict(verification().load(conn)?)
+}
 
-    let problems: Vec<Problem> = diesel::sql_query(VERIFY_SQL)
+/// A reason the policies would not bind [`APP_ROLE`].
+#[derive(QueryableByName)]
+pub(crate) struct Problem {
+    #[diesel(sql_type = Text)]
+    reason: String,
+}
+
+/// The query that lists the [`Problem`]s, for either face to run.
+pub(crate) fn verification() -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+    diesel::sql_query(VERIFY_SQL)
+        .into_boxed()
         .bind::<Text, _>(APP_ROLE)
-        .load(conn)?;
+}
+
+/// `Ok` when there is no problem.
+pub(crate) fn verdict(problems: Vec<Problem>) -> Result<(), Error> {
     if problems.is_empty() {
         return Ok(());
     }

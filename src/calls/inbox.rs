@@ -164,9 +164,9 @@ impl<Q> Narrowable for Q where
 /// made of them.
 pub(crate) trait Listing: Sized {
     /// The SQL type of the rows.
-    type SqlType;
+    type SqlType: 'static;
     /// A row as loaded.
-    type Row;
+    type Row: Send + 'static;
 
     /// The page `query` asks for.
     fn statement(query: &MessageQuery, tenant: TenantId, user: UserId) -> Statement<Self::SqlType>;

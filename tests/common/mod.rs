@@ -10,6 +10,7 @@
 #![allow(dead_code, unused_imports, clippy::unwrap_used)] // each test binary uses a part
 
 mod fixture;
+pub mod proxy;
 mod server;
 
 use std::process;
@@ -34,6 +35,17 @@ pub fn app_login() -> &'static str {
 /// themselves.
 pub fn dml_login() -> &'static str {
     &server().dml_login
+}
+
+/// The server's address, `host:port`, as it reports it.
+pub fn server_address() -> String {
+    let (host, port): (String, i32) = diesel::select((
+        diesel::dsl::sql::<diesel::sql_types::Text>("host(inet_server_addr())"),
+        diesel::dsl::sql::<diesel::sql_types::Integer>("inet_server_port()"),
+    ))
+    .get_result(&mut *server().admin())
+    .expect("the server's address: connect over TCP");
+    format!("{host}:{port}")
 }
 
 /// Whether the tests run on a Citus cluster.
@@ -91,6 +103,19 @@ impl TestDb {
     /// The service's login, its sessions starting with `settings`.
     pub fn app_url_with(&self, settings: &[(&str, &str)]) -> String {
         server().url(&self.name, Some(app_login()), settings)
+    }
+
+    /// The service's login, connecting through `addr` (a proxy's) instead
+    /// of to the server.
+    pub fn app_url_through(&self, addr: std::net::SocketAddr) -> String {
+        // In the URL's own address: tokio-postgres would take a `host`
+        // parameter for a second host, not instead of the first.
+        let url = self.app_url();
+        let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let credentials = authority.rsplit_once('@').map_or("", |(c, _)| c);
+        let at = if credentials.is_empty() { "" } else { "@" };
+        format!("{scheme}://{credentials}{at}{addr}{path}")
     }
 
     /// A login with all table privileges, bound by nothing but the policies.

@@ -1,0 +1,131 @@
+//! One call in a scope of its own, in one round trip: the scope's `BEGIN`,
+//! the call's statement and `COMMIT`, sent together.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
+use diesel_async::methods::LoadQuery;
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+use super::scope::{break_off, enter, leave};
+use crate::call::{Call, FollowUp, Step};
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::scope_sql::ScopeSettings;
+use crate::statement::Statement;
+use crate::trace::{self, Span, call_outcome};
+
+/// Runs `call` in a scope of its own on `conn`: one round trip when its
+/// statement settles the answer, a second for its follow-up when not.
+pub(crate) async fn one_call<C>(
+    conn: &mut AsyncPgConnection,
+    tenant_id: TenantId,
+    settings: &ScopeSettings,
+    call: Result<C, Error>,
+) -> Result<C::Output, Error>
+where
+    C: Call,
+    for<'c> Statement<C::SqlType>: LoadQuery<'static, &'c AsyncPgConnection, C::Row>,
+    for<'c> Statement<<C::FollowUp as FollowUp>::SqlType>:
+        LoadQuery<'static, &'c AsyncPgConnection, <C::FollowUp as FollowUp>::Row>,
+{
+    let span = Span::call(C::OPERATION);
+    let answer = span
+        .instrument(async {
+            let call = call?;
+            let begin = settings.begin_sql(tenant_id);
+            let rows = pipelined(conn, &begin, call.statement()).await?;
+            span.rows(rows.len());
+            match call.answer(rows) {
+                Step::Done(answer) => answer,
+                Step::FollowUp(follow_up) => {
+                    let rows = pipelined(conn, &begin, follow_up.statement()).await?;
+                    follow_up.answer(rows)
+                }
+            }
+        })
+        .await;
+    span.outcome(call_outcome(&answer));
+    answer
+}
+
+/// `COMMIT` as a statement diesel-async prepares once and sends in turn
+/// with the others: `batch_execute` would overtake a statement still being
+/// prepared.
+#[derive(Debug, Clone, Copy, QueryId)]
+struct Commit;
+
+impl QueryFragment<Pg> for Commit {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        out.push_sql("COMMIT");
+        Ok(())
+    }
+}
+
+/// Sends `begin_sql`, `statement` and `COMMIT` together, and returns the
+/// statement's rows once every reply is in.
+///
+/// A statement that fails aborts the transaction, and PostgreSQL answers
+/// the `COMMIT` with a rollback: nothing is written, and its error is the
+/// answer. Until every reply is in, the connection counts as broken, so a
+/// future dropped half-way never returns it to a pool.
+async fn pipelined<ST: 'static, R>(
+    conn: &mut AsyncPgConnection,
+    begin_sql: &str,
+    statement: Statement<ST>,
+) -> Result<Vec<R>, Error>
+where
+    R: Send + 'static,
+    for<'c> Statement<ST>: LoadQuery<'static, &'c AsyncPgConnection, R>,
+{
+    enter(conn)?;
+    let (begun, rows, committed) = {
+        let shared: &AsyncPgConnection = conn;
+        let (mut first, mut second, mut third) = (shared, shared, shared);
+        // Polled in order, each sends on its first poll: the server gets
+        // them in this order, in one write.
+        futures_util::join!(
+            first.batch_execute(begin_sql),
+            statement.load::<R>(&mut second),
+            Commit.execute(&mut third),
+        )
+    };
+    let broken = begun.as_ref().err().is_some_and(closed)
+        || rows.as_ref().err().is_some_and(closed)
+        || committed.as_ref().err().is_some_and(closed);
+    if broken {
+        break_off(conn);
+    } else {
+        leave(conn);
+    }
+    match (begun, rows, committed) {
+        (Ok(()), Ok(rows), Ok(_)) => Ok(rows),
+        (Err(error), ..) | (Ok(()), Err(error), _) | (Ok(()), Ok(_), Err(error)) => {
+            Err(failure(error))
+        }
+    }
+}
+
+/// The answer of a pipeline whose first failure is `error`. A statement
+/// that failed aborted the transaction: nothing was written. A connection
+/// that failed may have run what followed, `COMMIT` included: the outcome
+/// is unknown.
+fn failure(error: diesel::result::Error) -> Error {
+    if closed(&error) {
+        trace::commit_outcome_unknown(&error);
+        Error::CommitOutcomeUnknown(error)
+    } else {
+        error.into()
+    }
+}
+
+/// Whether `error` is the connection's failure rather than a statement's.
+fn closed(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
+}

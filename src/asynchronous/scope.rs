@@ -1,0 +1,185 @@
+//! The async tenant scope: the blocking scope's transaction, awaited.
+
+use diesel::connection::{TransactionDepthChange, TransactionManagerStatus};
+use diesel::result::Error::AlreadyInTransaction;
+use diesel_async::{
+    AnsiTransactionManager, AsyncPgConnection, SimpleAsyncConnection, TransactionManager,
+};
+
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::scope::commit_failure;
+use crate::scope_sql::ScopeSettings;
+use crate::trace::Span;
+
+/// A connection inside a transaction whose tenant is set: the only thing the
+/// async service functions accept. It is to [`with_tenant`] what
+/// [`TenantConn`](crate::TenantConn) is to the blocking scope.
+///
+/// ```compile_fail
+/// # async fn demo(conn: &mut skill_messages::asynchronous::AsyncPgConnection, user: skill_messages::UserId) {
+/// // A plain connection is not a tenant scope.
+/// skill_messages::asynchronous::get_unread_count_for_user(conn, user).await;
+/// # }
+/// ```
+pub struct AsyncTenantConn<'a> {
+    conn: &'a mut AsyncPgConnection,
+    tenant_id: TenantId,
+}
+
+impl AsyncTenantConn<'_> {
+    /// The tenant this scope shows.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+
+    /// The connection, for queries of your own, as with
+    /// [`TenantConn::connection`](crate::TenantConn::connection).
+    pub fn connection(&mut self) -> &mut AsyncPgConnection {
+        self.conn
+    }
+}
+
+/// Runs the async closure `f` in a tenant scope on `conn`, as
+/// [`with_tenant`](crate::with_tenant) does on a blocking connection: the
+/// same transaction, opened and committed the same way, and the same
+/// guarantees.
+///
+/// If the returned future is dropped before it finishes, `conn` is left
+/// counting as broken (its transaction still open on the server): drop it.
+/// A pool does so itself.
+pub async fn with_tenant<T, F>(
+    conn: &mut AsyncPgConnection,
+    tenant_id: TenantId,
+    f: F,
+) -> Result<T, Error>
+where
+    F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, Error>,
+{
+    with_tenant_as(conn, tenant_id, f).await
+}
+
+/// [`with_tenant`], for a closure whose error type is the service's own:
+/// any type that converts from [`Error`].
+pub async fn with_tenant_as<T, E, F>(
+    conn: &mut AsyncPgConnection,
+    tenant_id: TenantId,
+    f: F,
+) -> Result<T, E>
+where
+    F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
+    let settings = &ScopeSettings::DERIVED;
+    begin(conn, tenant_id, settings)
+        .await
+        .map_err(Error::from)?;
+    run_begun(conn, tenant_id, settings, f).await
+}
+
+/// Marks `conn` as inside a transaction of the crate's own: until
+/// [`leave`] it counts as broken to a pool, so a scope dropped half-way
+/// never hands its connection back.
+pub(crate) fn enter(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    let state = status(conn).transaction_state()?;
+    if state.transaction_depth().is_some() {
+        return Err(AlreadyInTransaction);
+    }
+    state.change_transaction_depth(TransactionDepthChange::IncreaseDepth)
+}
+
+/// Marks the transaction [`enter`] opened as ended.
+pub(crate) fn leave(conn: &mut AsyncPgConnection) {
+    if let Ok(state) = status(conn).transaction_state() {
+        // From depth 1 to none: cannot fail.
+        let _ = state.change_transaction_depth(TransactionDepthChange::DecreaseDepth);
+    }
+}
+
+/// Marks `conn` as unusable: a pool closes it.
+pub(crate) fn break_off(conn: &mut AsyncPgConnection) {
+    status(conn).set_in_error();
+}
+
+fn status(conn: &mut AsyncPgConnection) -> &mut TransactionManagerStatus {
+    <AnsiTransactionManager as TransactionManager<AsyncPgConnection>>::transaction_manager_status_mut(conn)
+}
+
+/// Opens a tenant scope's transaction in one round trip.
+pub(crate) async fn begin(
+    conn: &mut AsyncPgConnection,
+    tenant_id: TenantId,
+    settings: &ScopeSettings,
+) -> diesel::QueryResult<()> {
+    enter(conn)?;
+    match conn.batch_execute(&settings.begin_sql(tenant_id)).await {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            // A statement after BEGIN failed: end the transaction it left.
+            rollback(conn).await;
+            Err(error)
+        }
+    }
+}
+
+/// Runs `f` in the transaction [`begin`] opened, then commits or rolls back.
+pub(crate) async fn run_begun<T, E, F>(
+    conn: &mut AsyncPgConnection,
+    tenant_id: TenantId,
+    settings: &ScopeSettings,
+    f: F,
+) -> Result<T, E>
+where
+    F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
+    let span = Span::scope(tenant_id);
+    let outcome = span
+        .instrument(f(&mut AsyncTenantConn {
+            conn: &mut *conn,
+            tenant_id,
+        }))
+        .await;
+    match outcome {
+        Ok(value) => {
+            let committed = commit(conn, settings).await;
+            span.outcome(if committed.is_ok() {
+                "committed"
+            } else {
+                "failed"
+            });
+            committed.map(|()| value).map_err(E::from)
+        }
+        Err(error) => {
+            span.outcome("rolled_back");
+            rollback(conn).await;
+            Err(error)
+        }
+    }
+}
+
+/// Commits the scope's transaction as the blocking scope does.
+async fn commit(conn: &mut AsyncPgConnection, settings: &ScopeSettings) -> Result<(), Error> {
+    match conn.batch_execute(&settings.commit_sql()).await {
+        Ok(()) => {
+            leave(conn);
+            Ok(())
+        }
+        Err(error) => {
+            let error = commit_failure(error);
+            if !matches!(error, Error::CommitOutcomeUnknown(_)) {
+                rollback(conn).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Rolls back the scope's transaction; a connection that cannot is left
+/// broken.
+async fn rollback(conn: &mut AsyncPgConnection) {
+    match conn.batch_execute("ROLLBACK").await {
+        Ok(()) => leave(conn),
+        Err(_) => break_off(conn),
+    }
+}

@@ -1,0 +1,466 @@
+//! The same behaviour on every face: the blocking calls, the async calls in
+//! an async scope, and the async pool's one-round-trip calls give the same
+//! answers and refusals, list the same pages, let one answer win a race,
+//! and keep tenants apart.
+#![cfg(feature = "async")]
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use common::{Fixture, TestDb, seed_tenant};
+use diesel::prelude::*;
+use skill_messages::asynchronous::{self, AsyncPool};
+use skill_messages::schema::skill_messages as messages;
+use skill_messages::{
+    Error, MessageQuery, NewSkillMessage, Page, Pool, Response, SkillMessage, SkillMessageDetails,
+    SkillMessageId, TenantId, UserId,
+};
+use tokio::runtime::Runtime;
+
+/// One way of calling the service, driven the same way by every test.
+trait Face: Sync {
+    fn name(&self) -> &'static str;
+    fn send(&self, t: TenantId, new: NewSkillMessage<'_>) -> Result<SkillMessage, Error>;
+    fn inbox(
+        &self,
+        t: TenantId,
+        user: UserId,
+        q: MessageQuery,
+    ) -> Result<Page<SkillMessage>, Error>;
+    fn details(
+        &self,
+        t: TenantId,
+        user: UserId,
+        q: MessageQuery,
+    ) -> Result<Page<SkillMessageDetails>, Error>;
+    fn count(&self, t: TenantId, user: UserId) -> Result<u64, Error>;
+    fn mark(&self, t: TenantId, m: SkillMessageId, user: UserId) -> Result<SkillMessage, Error>;
+    fn respond(
+        &self,
+        t: TenantId,
+        m: SkillMessageId,
+        user: UserId,
+        r: Response,
+    ) -> Result<SkillMessage, Error>;
+}
+
+struct Blocking(Pool);
+
+impl Face for Blocking {
+    fn name(&self) -> &'static str {
+        "blocking"
+    }
+    fn send(&self, t: TenantId, new: NewSkillMessage<'_>) -> Result<SkillMessage, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::send_skill_message(tx, new))
+    }
+    fn inbox(&self, t: TenantId, u: UserId, q: MessageQuery) -> Result<Page<SkillMessage>, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::get_messages_for_user(tx, u, q))
+    }
+    fn details(
+        &self,
+        t: TenantId,
+        u: UserId,
+        q: MessageQuery,
+    ) -> Result<Page<SkillMessageDetails>, Error> {
+        self.0.with_tenant(t, |tx| {
+            skill_messages::get_message_details_for_user(tx, u, q)
+        })
+    }
+    fn count(&self, t: TenantId, u: UserId) -> Result<u64, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::get_unread_count_for_user(tx, u))
+    }
+    fn mark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::mark_message_read(tx, m, u))
+    }
+    fn respond(
+        &self,
+        t: TenantId,
+        m: SkillMessageId,
+        u: UserId,
+        r: Response,
+    ) -> Result<SkillMessage, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::update_message_status(tx, m, u, r))
+    }
+}
+
+/// The async functions, each in an async scope of its own.
+struct AsyncScoped(AsyncPool, Arc<Runtime>);
+
+impl Face for AsyncScoped {
+    fn name(&self) -> &'static str {
+        "async scope"
+    }
+    fn send(&self, t: TenantId, new: NewSkillMessage<'_>) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::send_skill_message(tx, new).await
+        }))
+    }
+    fn inbox(&self, t: TenantId, u: UserId, q: MessageQuery) -> Result<Page<SkillMessage>, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::get_messages_for_user(tx, u, q).await
+        }))
+    }
+    fn details(
+        &self,
+        t: TenantId,
+        u: UserId,
+        q: MessageQuery,
+    ) -> Result<Page<SkillMessageDetails>, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::get_message_details_for_user(tx, u, q).await
+        }))
+    }
+    fn count(&self, t: TenantId, u: UserId) -> Result<u64, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::get_unread_count_for_user(tx, u).await
+        }))
+    }
+    fn mark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::mark_message_read(tx, m, u).await
+        }))
+    }
+    fn respond(
+        &self,
+        t: TenantId,
+        m: SkillMessageId,
+        u: UserId,
+        r: Response,
+    ) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::update_message_status(tx, m, u, r).await
+        }))
+    }
+}
+
+/// The async pool's calls, each in one round trip.
+struct OneRoundTrip(AsyncPool, Arc<Runtime>);
+
+impl Face for OneRoundTrip {
+    fn name(&self) -> &'static str {
+        "one round trip"
+    }
+    fn send(&self, t: TenantId, new: NewSkillMessage<'_>) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.send_skill_message(t, new))
+    }
+    fn inbox(&self, t: TenantId, u: UserId, q: MessageQuery) -> Result<Page<SkillMessage>, Error> {
+        self.1.block_on(self.0.get_messages_for_user(t, u, q))
+    }
+    fn details(
+        &self,
+        t: TenantId,
+        u: UserId,
+        q: MessageQuery,
+    ) -> Result<Page<SkillMessageDetails>, Error> {
+        self.1
+            .block_on(self.0.get_message_details_for_user(t, u, q))
+    }
+    fn count(&self, t: TenantId, u: UserId) -> Result<u64, Error> {
+        self.1.block_on(self.0.get_unread_count_for_user(t, u))
+    }
+    fn mark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.mark_message_read(t, m, u))
+    }
+    fn respond(
+        &self,
+        t: TenantId,
+        m: SkillMessageId,
+        u: UserId,
+        r: Response,
+    ) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.update_message_status(t, m, u, r))
+    }
+}
+
+/// A database with two tenants, and every face onto it, each with a pool
+/// of `size`.
+struct World {
+    db: TestDb,
+    a: Fixture,
+    b: Fixture,
+    faces: Vec<Box<dyn Face>>,
+}
+
+fn world(size: u32) -> World {
+    let db = TestDb::new();
+    let mut admin = db.admin();
+    let a = seed_tenant(&mut admin, "tenant-a");
+    let b = seed_tenant(&mut admin, "tenant-b");
+    let runtime = Arc::new(Runtime::new().expect("a runtime"));
+    let async_pool = || {
+        runtime
+            .block_on(db.pool_builder().max_size(size).build_async(&db.app_url()))
+            .expect("an async pool")
+    };
+    let faces: Vec<Box<dyn Face>> = vec![
+        Box::new(Blocking(db.pool_of(size))),
+        Box::new(AsyncScoped(async_pool(), Arc::clone(&runtime))),
+        Box::new(OneRoundTrip(async_pool(), Arc::clone(&runtime))),
+    ];
+    World { db, a, b, faces }
+}
+
+impl World {
+    /// Every message, as the superuser sees it.
+    fn stored(&self) -> Vec<SkillMessage> {
+        messages::table
+            .select(SkillMessage::as_select())
+            .order(messages::id)
+            .load(&mut self.db.admin())
+            .expect("read every message")
+    }
+}
+
+/// The kind of a result: `Ok` or the refusal's name.
+fn kind<T>(result: Result<T, Error>) -> String {
+    match result {
+        Ok(_) => "Ok".to_owned(),
+        Err(error) => {
+            assert!(error.is_refusal(), "a failure: {error:?}");
+            format!("{error:?}")
+                .split(['(', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    }
+}
+
+#[test]
+fn every_face_gives_the_same_answers_and_refusals_and_writes_nothing_refused() {
+    let w = world(2);
+    let (a, b) = (w.a, w.b);
+    let unknown = SkillMessageId::from(uuid::Uuid::nil());
+    let mut outcomes = Vec::new();
+    for face in &w.faces {
+        let sent = face.send(a.tenant, a.proposal("to answer")).expect("send");
+        let before = w.stored();
+        let refused = vec![
+            kind(face.send(a.tenant, a.proposal(" "))),
+            kind(face.send(
+                a.tenant,
+                NewSkillMessage {
+                    to_user_id: a.alice,
+                    ..a.proposal("self")
+                },
+            )),
+            kind(face.send(
+                a.tenant,
+                NewSkillMessage {
+                    proposed_parent_skill_id: Some(a.skill),
+                    ..a.proposal("own")
+                },
+            )),
+            kind(face.send(
+                a.tenant,
+                NewSkillMessage {
+                    to_user_id: b.bob,
+                    ..a.proposal("B")
+                },
+            )),
+            kind(face.send(
+                a.tenant,
+                NewSkillMessage {
+                    subject_skill_id: b.skill,
+                    ..a.proposal("B")
+                },
+            )),
+            kind(face.inbox(a.tenant, b.bob, MessageQuery::new())),
+            kind(face.inbox(a.tenant, a.bob, MessageQuery::new().limit(101))),
+            kind(face.details(a.tenant, b.bob, MessageQuery::new())),
+            kind(face.count(a.tenant, b.bob)),
+            kind(face.mark(a.tenant, unknown, a.bob)),
+            kind(face.mark(a.tenant, sent.id, a.alice)),
+            kind(face.respond(a.tenant, sent.id, a.carol, Response::Accepted)),
+        ];
+        assert_eq!(
+            w.stored(),
+            before,
+            "{}: refusals write nothing",
+            face.name()
+        );
+        let accepted = face
+            .respond(a.tenant, sent.id, a.bob, Response::Accepted)
+            .expect("accept");
+        let again = kind(face.respond(a.tenant, sent.id, a.bob, Response::Declined));
+        let read = face.mark(a.tenant, sent.id, a.bob).expect("mark read");
+        assert_eq!(
+            read.read_at,
+            accepted.read_at,
+            "{}: read_at kept",
+            face.name()
+        );
+        outcomes.push((refused, again));
+    }
+    let expected = (
+        vec![
+            "InvalidMessage",
+            "SelfMessage",
+            "ParentIsSubject",
+            "UnknownUser",
+            "UnknownSkill",
+            "UnknownUser",
+            "InvalidPageSize",
+            "UnknownUser",
+            "UnknownUser",
+            "NotFound",
+            "NotRecipient",
+            "NotRecipient",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>(),
+        "AlreadyResponded".to_owned(),
+    );
+    for (face, outcome) in w.faces.iter().zip(outcomes) {
+        assert_eq!(outcome, expected, "{}", face.name());
+    }
+}
+
+#[test]
+fn every_face_lists_the_same_pages_each_message_once() {
+    let w = world(2);
+    let a = w.a;
+    // 250 messages in one scope share one created_at; 20 more after.
+    let sync_pool = w.db.pool_of(1);
+    sync_pool
+        .with_tenant(a.tenant, |tx| {
+            for i in 0..250 {
+                skill_messages::send_skill_message(tx, a.proposal(&format!("tie {i}")))?;
+            }
+            Ok(())
+        })
+        .expect("a tie group");
+    for i in 0..20 {
+        w.faces[i % 3]
+            .send(a.tenant, a.proposal(&format!("later {i}")))
+            .expect("send");
+    }
+    let mut expected: Vec<SkillMessage> = w.stored();
+    expected.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
+    let expected: Vec<SkillMessageId> = expected.iter().map(|m| m.id).collect();
+    for face in &w.faces {
+        let mut listed = Vec::new();
+        let mut query = MessageQuery::new().limit(33);
+        loop {
+            let page = face.inbox(a.tenant, a.bob, query).expect("a page");
+            let details = face
+                .details(a.tenant, a.bob, query)
+                .expect("a detailed page");
+            assert_eq!(
+                details
+                    .items
+                    .iter()
+                    .map(|d| d.message.id)
+                    .collect::<Vec<_>>(),
+                page.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+                "{}: the detailed page lists the same messages",
+                face.name()
+            );
+            assert_eq!(details.next, page.next);
+            listed.extend(page.items.iter().map(|m| m.id));
+            match page.next {
+                Some(next) => query = query.after(Some(next)),
+                None => break,
+            }
+        }
+        assert_eq!(
+            listed,
+            expected,
+            "{}: each message once, newest first",
+            face.name()
+        );
+        assert_eq!(
+            face.count(a.tenant, a.bob).expect("count"),
+            270,
+            "{}",
+            face.name()
+        );
+    }
+}
+
+#[test]
+fn on_every_face_exactly_one_of_sixteen_racing_answers_wins() {
+    const RACERS: usize = 16;
+    let w = world(RACERS as u32);
+    let a = w.a;
+    for face in &w.faces {
+        let sent = face.send(a.tenant, a.proposal("race")).expect("send");
+        let start = Barrier::new(RACERS);
+        let outcomes: Vec<Result<SkillMessage, Error>> = thread::scope(|s| {
+            let racers: Vec<_> = (0..RACERS)
+                .map(|i| {
+                    let (face, start) = (face.as_ref(), &start);
+                    s.spawn(move || {
+                        let response = if i % 2 == 0 {
+                            Response::Accepted
+                        } else {
+                            Response::Declined
+                        };
+                        start.wait();
+                        face.respond(a.tenant, sent.id, a.bob, response)
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        let winners: Vec<&SkillMessage> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "{}: {outcomes:?}", face.name());
+        for outcome in &outcomes {
+            match outcome {
+                Ok(_) => {}
+                Err(Error::AlreadyResponded { status, .. }) => {
+                    assert_eq!(*status, winners[0].status, "{}", face.name())
+                }
+                Err(other) => panic!("{}: {other:?}", face.name()),
+            }
+        }
+    }
+}
+
+#[test]
+fn on_every_face_one_tenant_never_reaches_another() {
+    let w = world(2);
+    let (a, b) = (w.a, w.b);
+    for face in &w.faces {
+        let in_b = face.send(b.tenant, b.proposal("B's")).expect("send in B");
+        let in_a = face.send(a.tenant, a.proposal("A's")).expect("send in A");
+        let inbox = face
+            .inbox(a.tenant, a.bob, MessageQuery::new())
+            .expect("A's inbox");
+        assert!(
+            inbox.items.iter().all(|m| m.tenant_id == a.tenant),
+            "{}",
+            face.name()
+        );
+        assert!(inbox.items.iter().any(|m| m.id == in_a.id));
+        for refused in [
+            kind(face.mark(a.tenant, in_b.id, b.bob)),
+            kind(face.respond(a.tenant, in_b.id, b.bob, Response::Declined)),
+            kind(face.count(a.tenant, b.bob)),
+            kind(face.inbox(a.tenant, b.bob, MessageQuery::new())),
+        ] {
+            assert!(
+                ["NotFound", "UnknownUser"].contains(&refused.as_str()),
+                "{}: {refused}",
+                face.name()
+            );
+        }
+        let untouched = w
+            .stored()
+            .into_iter()
+            .find(|m| m.id == in_b.id)
+            .expect("B's message");
+        assert_eq!(untouched, in_b, "{}: B's message is as it was", face.name());
+    }
+}
