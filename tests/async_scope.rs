@@ -193,13 +193,19 @@ async fn a_scope_of_several_calls_commits_together_and_survives_refusals() {
     assert!(matches!(&aborted, Err(e) if !e.is_refusal()), "{aborted:?}");
     assert_eq!(stored(&db), 2);
 
-    // The one connection is clean for the next scope, which sees its tenant.
-    let page = pool
-        .with_tenant(a.tenant, async |tx| {
-            asynchronous::get_messages_for_user(tx, a.bob, MessageQuery::new()).await
-        })
-        .await
-        .expect("list");
+    // The one connection is clean for the next scope, which sees its tenant;
+    // a scope runs on a task of its own (its future is `Send`).
+    let spawned = pool.clone();
+    let page = tokio::spawn(async move {
+        spawned
+            .with_tenant(a.tenant, async |tx| {
+                asynchronous::get_messages_for_user(tx, a.bob, MessageQuery::new()).await
+            })
+            .await
+    })
+    .await
+    .expect("the task")
+    .expect("list");
     assert_eq!(page.items.len(), 2);
     assert_eq!(pool.state().connections, 1);
     pool.health_check().await.expect("healthy");

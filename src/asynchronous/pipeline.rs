@@ -1,10 +1,12 @@
 //! One call in a scope of its own, in one round trip: the scope's `BEGIN`,
 //! the call's statement and `COMMIT`, sent together.
 
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::QueryMetadata;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_dsl::CompatibleType;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
-use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use super::scope::{break_off, enter, leave};
@@ -25,9 +27,19 @@ pub(crate) async fn one_call<C>(
 ) -> Result<C::Output, Error>
 where
     C: Call,
-    for<'c> Statement<C::SqlType>: LoadQuery<'static, &'c AsyncPgConnection, C::Row>,
-    for<'c> Statement<<C::FollowUp as FollowUp>::SqlType>:
-        LoadQuery<'static, &'c AsyncPgConnection, <C::FollowUp as FollowUp>::Row>,
+// What diesel-async asks of rows to load them, spelled without naming a
+// connection: the futures that borrow one then stay `Send`.
+    C::SqlType: CompatibleType<C::Row, Pg>,
+    <C::SqlType as CompatibleType<C::Row, Pg>>::SqlType: 'static,
+    Pg: QueryMetadata<C::SqlType>,
+    C::Row: FromSqlRow<<C::SqlType as CompatibleType<C::Row, Pg>>::SqlType, Pg>,
+    <C::FollowUp as FollowUp>::SqlType: CompatibleType<<C::FollowUp as FollowUp>::Row, Pg>,
+    <<C::FollowUp as FollowUp>::SqlType as CompatibleType<<C::FollowUp as FollowUp>::Row, Pg>>::SqlType: 'static,
+    Pg: QueryMetadata<<C::FollowUp as FollowUp>::SqlType>,
+    <C::FollowUp as FollowUp>::Row: FromSqlRow<
+            <<C::FollowUp as FollowUp>::SqlType as CompatibleType<<C::FollowUp as FollowUp>::Row, Pg>>::SqlType,
+            Pg,
+        >,
 {
     let span = Span::call(C::OPERATION);
     let answer = span
@@ -69,14 +81,16 @@ impl QueryFragment<Pg> for Commit {
 /// the `COMMIT` with a rollback: nothing is written, and its error is the
 /// answer. Until every reply is in, the connection counts as broken, so a
 /// future dropped half-way never returns it to a pool.
-async fn pipelined<ST: 'static, R>(
+async fn pipelined<ST, R>(
     conn: &mut AsyncPgConnection,
     begin_sql: &str,
     statement: Statement<ST>,
 ) -> Result<Vec<R>, Error>
 where
-    R: Send + 'static,
-    for<'c> Statement<ST>: LoadQuery<'static, &'c AsyncPgConnection, R>,
+    ST: CompatibleType<R, Pg> + 'static,
+    <ST as CompatibleType<R, Pg>>::SqlType: 'static,
+    Pg: QueryMetadata<ST>,
+    R: FromSqlRow<<ST as CompatibleType<R, Pg>>::SqlType, Pg> + Send + 'static,
 {
     enter(conn)?;
     let (begun, rows, committed) = {
