@@ -11,10 +11,13 @@
 -- other settings in the statement that also reads the work item. COMMIT
 -- stands for the crate's `RESET ROLE; RESET app.current_tenant_id; COMMIT`,
 -- whose resets have nothing to undo here. The middle statement is the
--- crate's, with the values it binds as parameters.
+-- crate's, word for word as it prepares it, with the values it binds as
+-- parameters: benches/service/statements.rs holds the crate's statements,
+-- and the benchmark checks both that they are what the crate prepares and
+-- that each script's statement is one of them.
 \set n random(0, :pairs - 1)
 \set limit 21
 BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
 SELECT set_config('app.current_tenant_id', tenant_id::text, true), set_config('search_path', :search_path, true), set_config('statement_timeout', :statement_timeout, true), set_config('role', 'skill_messages_app', true), tenant_id, user_id FROM bench_pairs WHERE n = :n \gset
-SELECT id, tenant_id, from_user_id, to_user_id, subject_skill_id, proposed_parent_skill_id, message, status, read_at, responded_at, created_at FROM skill_messages WHERE tenant_id = :tenant_id AND to_user_id = :user_id ORDER BY created_at DESC, id DESC LIMIT :limit;
+SELECT "skill_messages"."id", "skill_messages"."tenant_id", "skill_messages"."from_user_id", "skill_messages"."to_user_id", "skill_messages"."subject_skill_id", "skill_messages"."proposed_parent_skill_id", "skill_messages"."message", "skill_messages"."status", "skill_messages"."read_at", "skill_messages"."responded_at", "skill_messages"."created_at" FROM "skill_messages" WHERE (("skill_messages"."tenant_id" = :tenant_id) AND ("skill_messages"."to_user_id" = :user_id)) ORDER BY "skill_messages"."created_at" DESC, "skill_messages"."id" DESC LIMIT :limit;
 COMMIT;

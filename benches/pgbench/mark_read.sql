@@ -5,5 +5,5 @@
 \set i :i + 1
 BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
 SELECT set_config('app.current_tenant_id', tenant_id::text, true), set_config('search_path', :search_path, true), set_config('statement_timeout', :statement_timeout, true), set_config('role', 'skill_messages_app', true), tenant_id, message_id, to_user_id FROM bench_unread WHERE n = :n \gset
-UPDATE skill_messages SET read_at = coalesce(read_at, CURRENT_TIMESTAMP) WHERE tenant_id = :tenant_id AND id = :message_id AND to_user_id = :to_user_id RETURNING id, tenant_id, from_user_id, to_user_id, subject_skill_id, proposed_parent_skill_id, message, status, read_at, responded_at, created_at;
+UPDATE "skill_messages" SET "read_at" = least("skill_messages"."read_at", CURRENT_TIMESTAMP) WHERE ((("skill_messages"."tenant_id" = :tenant_id) AND ("skill_messages"."id" = :message_id)) AND ("skill_messages"."to_user_id" = :to_user_id)) RETURNING "skill_messages"."id", "skill_messages"."tenant_id", "skill_messages"."from_user_id", "skill_messages"."to_user_id", "skill_messages"."subject_skill_id", "skill_messages"."proposed_parent_skill_id", "skill_messages"."message", "skill_messages"."status", "skill_messages"."read_at", "skill_messages"."responded_at", "skill_messages"."created_at";
 COMMIT;

@@ -11,6 +11,7 @@ use skill_messages::{
 
 use crate::common::{self, TestDb, with_params};
 use crate::seed::Items;
+use crate::statements;
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Op {
@@ -45,6 +46,18 @@ impl Op {
             Op::Send => "send",
             Op::MarkRead => "mark_read",
             Op::Respond => "respond",
+        }
+    }
+
+    /// The statement the call runs, as the crate prepares it (the inbox's
+    /// first page).
+    pub fn statement(self) -> &'static str {
+        match self {
+            Op::List => statements::INBOX,
+            Op::Count => statements::COUNT,
+            Op::Send => statements::SEND,
+            Op::MarkRead => statements::MARK_READ,
+            Op::Respond => statements::RESPOND,
         }
     }
 

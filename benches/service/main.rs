@@ -9,13 +9,17 @@
 //! cargo bench --bench service -- --size large  # 1,000,000 messages
 //! ```
 //!
-//! `--calls N` sets the calls per measurement (default 1000); `--only` takes
-//! a comma-separated list of throughput, round-trips, rls, scale, deep-pages,
-//! tie-group; `--ops` one of list, count, send, mark_read, respond.
+//! `--calls N` sets the calls per measurement (default 1000; 400 in
+//! scale-out); `--only` takes a comma-separated list of throughput,
+//! round-trips, rls, scale, deep-pages, tie-group, scale-out; `--ops` a
+//! comma-separated list of list, count, send, mark_read, respond.
 //!
 //! It seeds a database of its own on the server `DATABASE_URL` names (the
-//! test harness's), prints a report, and drops the database. BENCHMARKS.md
-//! records the figures.
+//! test harness's), checks that the statements it mirrors are the ones the
+//! crate prepares ([`statements`]), prints a report, and drops the database.
+//! The scale-out section runs only when `--only` names it: it needs PgBouncer
+//! and a Citus cluster (`BENCH_PGBOUNCER`, `BENCH_CITUS_URL`), which
+//! `scripts/bench-scale-out` starts. BENCHMARKS.md records the figures.
 //!
 //! One module per part of the report, in the order it prints them:
 //!
@@ -31,6 +35,9 @@
 //! - [`deep_pages`]: paging through 100,000 messages, and [`memory`];
 //! - [`tie_group`]: a page deep inside 10,000 messages sharing one
 //!   `created_at`, beside page one;
+//! - [`scale_out`]: the calls on plain PostgreSQL with and without the
+//!   prepared-statement cache, through PgBouncer, and on Citus;
+//! - [`statements`]: the crate's statements, which every mirror is made from;
 //! - [`report`]: what the sections share to print their figures.
 
 #[path = "../../tests/common/mod.rs"]
@@ -46,8 +53,10 @@ mod report;
 mod rls;
 mod round_trips;
 mod scale;
+mod scale_out;
 mod seed;
 mod server_timed;
+mod statements;
 mod throughput;
 mod tie_group;
 
@@ -71,52 +80,83 @@ fn main() {
         Some("default") | None => DEFAULT,
         Some(other) => panic!("--size takes default or large, not {other}"),
     };
-    let calls: usize = value("--calls").map_or(1_000, |c| c.parse().expect("--calls N"));
+    let calls: Option<usize> = value("--calls").map(|c| c.parse().expect("--calls N"));
     let only = value("--only");
+    const SECTIONS: [&str; 6] = [
+        "throughput",
+        "round-trips",
+        "rls",
+        "scale",
+        "deep-pages",
+        "tie-group",
+    ];
+    if let Some(only) = &only {
+        for part in only.split(',') {
+            assert!(
+                SECTIONS.contains(&part) || part == "scale-out",
+                "--only takes a comma-separated list of {}, scale-out; not {part}",
+                SECTIONS.join(", ")
+            );
+        }
+    }
     let wanted = |part: &str| {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|p| p == part))
     };
-
-    let db = TestDb::new();
-    let mut admin = db.admin();
-    let started = Instant::now();
-    seed::seed(&mut admin, &size);
-    let items = Items::load(&mut admin);
-    println!("# skill-messages benchmark, size {}", size.name);
-    println!();
-    println!(
-        "Seeded {} tenants x {} users x {} skills, {} messages (30% unread, 70% pending, over \
-         90 days), and one more user with {HEAVY_INBOX} received messages, in {:.0} s.",
-        size.tenants,
-        size.users,
-        size.skills,
-        size.messages,
-        started.elapsed().as_secs_f64()
-    );
-    println!("{}", report::server_facts(&mut admin));
+    // Only when named: it needs PgBouncer and a Citus cluster.
+    let scale_out = only
+        .as_deref()
+        .is_some_and(|o| o.split(',').any(|p| p == "scale-out"));
+    // Before anything is seeded: fails at once when they are missing.
+    let targets = scale_out.then(scale_out::Targets::from_env);
 
     let ops: Vec<Op> = Op::ALL
         .into_iter()
         .filter(|op| value("--ops").is_none_or(|o| o.split(',').any(|n| n == op.script())))
         .collect();
-    if wanted("throughput") {
-        throughput::throughput(&db, &items, calls, &ops);
+    if SECTIONS.into_iter().any(wanted) {
+        let db = TestDb::new();
+        let mut admin = db.admin();
+        let started = Instant::now();
+        seed::seed(&mut admin, &size);
+        let items = Items::load(&mut admin);
+        println!("# skill-messages benchmark, size {}", size.name);
+        println!();
+        println!(
+            "Seeded {} tenants x {} users x {} skills, {} messages (30% unread, 70% pending, over \
+             90 days), and one more user with {HEAVY_INBOX} received messages, in {:.0} s.",
+            size.tenants,
+            size.users,
+            size.skills,
+            size.messages,
+            started.elapsed().as_secs_f64()
+        );
+        println!("{}", report::server_facts(&mut admin));
+        statements::check(&calls::pool(&db, 1), &items);
+        println!("The statements the benchmark mirrors are the ones the crate prepares.");
+
+        if wanted("throughput") {
+            throughput::throughput(&db, &items, calls.unwrap_or(1_000), &ops);
+        }
+        if wanted("round-trips") {
+            round_trips::round_trips(&db, &items);
+        }
+        if wanted("rls") {
+            rls::rls_overhead(&db, &mut admin, &items);
+        }
+        if wanted("scale") {
+            scale::scale(&db, &items, &size);
+        }
+        if wanted("deep-pages") {
+            deep_pages::deep_pages(&db, &mut admin);
+        }
+        if wanted("tie-group") {
+            tie_group::tie_group(&db, &mut admin);
+        }
     }
-    if wanted("round-trips") {
-        round_trips::round_trips(&db, &items);
-    }
-    if wanted("rls") {
-        rls::rls_overhead(&db, &mut admin, &items);
-    }
-    if wanted("scale") {
-        scale::scale(&db, &items, &size);
-    }
-    if wanted("deep-pages") {
-        deep_pages::deep_pages(&db, &mut admin);
-    }
-    if wanted("tie-group") {
-        tie_group::tie_group(&db, &mut admin);
+    if let Some(targets) = &targets {
+        println!("# skill-messages benchmark, scaling out");
+        scale_out::scale_out(targets, calls.unwrap_or(scale_out::SCALE_OUT_CALLS), &ops);
     }
     println!(
         "\nPeak resident memory of the benchmark process: {} MiB.",

@@ -1,6 +1,7 @@
 //! pgbench running the crate's transactions from the scripts in
 //! `benches/pgbench/`, as the crate's login: the floor the crate is compared
-//! with.
+//! with. Each script's statement is checked to be the crate's, as
+//! [`statements`](crate::statements) holds it.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,6 +13,36 @@ use crate::calls::{MESSAGE, Op, STATEMENT_TIMEOUT, app_url};
 use crate::common::{self, TestDb};
 use crate::cpu::Cpu;
 use crate::seed::Items;
+use crate::statements::script_statement;
+
+/// The script of `op`.
+fn script(op: Op) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/pgbench")
+        .join(format!("{}.sql", op.script()))
+}
+
+/// Panics unless the statement of each script (the line before its
+/// `COMMIT`), as pgbench prepares it, is the crate's.
+fn check_scripts() {
+    for op in Op::ALL {
+        let path = script(op);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let lines: Vec<&str> = text.lines().collect();
+        let commit = lines
+            .iter()
+            .position(|l| l.trim() == "COMMIT;")
+            .unwrap_or_else(|| panic!("{} has no COMMIT", path.display()));
+        let statement = script_statement(lines[commit - 1]);
+        assert!(
+            statement == op.statement(),
+            "the statement of {} is not the crate's:\n\n{statement}\n\nThe crate's:\n\n{}",
+            path.display(),
+            op.statement()
+        );
+    }
+}
 
 /// pgbench against one database, with the values the scripts take from the
 /// command line: what the crate's scopes set and the values it binds.
@@ -22,6 +53,7 @@ pub struct Pgbench {
 
 impl Pgbench {
     pub fn new(db: &TestDb, items: &Items) -> Self {
+        check_scripts();
         #[derive(QueryableByName)]
         struct SearchPath {
             #[diesel(sql_type = Text)]
@@ -62,9 +94,7 @@ impl Pgbench {
         calls: usize,
         base: usize,
     ) -> Option<(f64, f64, f64)> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("benches/pgbench")
-            .join(format!("{}.sql", op.script()));
+        let script = script(op);
         let per_client = calls / clients;
         let mut command = Command::new("pgbench");
         command

@@ -5,38 +5,37 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use skill_messages::{Cursor, Pool, TenantId, UserId};
 
-/// The columns of a message, as the crate selects them.
-pub const COLUMNS: &str = "id, tenant_id, from_user_id, to_user_id, subject_skill_id, \
-                           proposed_parent_skill_id, message, status, read_at, responded_at, \
-                           created_at";
+use crate::statements::{COUNT, INBOX, INBOX_AFTER, bind};
 
-/// The statement of `get_messages_for_user`: a page of `page_size` messages
-/// (and one more row, to know whether a page follows) after `after`, or the
-/// first page.
-pub fn inbox_sql(tenant: TenantId, user: UserId, after: Option<Cursor>, page_size: u32) -> String {
-    let before = match after {
-        Some(c) => format!(
-            " AND (created_at, id) < ('{:?}', '{}')",
-            c.created_at(),
-            c.id()
-        ),
-        None => String::new(),
-    };
-    format!(
-        "SELECT {COLUMNS} FROM skill_messages WHERE tenant_id = '{tenant}' \
-         AND to_user_id = '{user}'{before} ORDER BY created_at DESC, id DESC LIMIT {}",
-        page_size + 1
-    )
+/// `text` as an SQL string literal (ids and timestamps: nothing to escape).
+pub fn literal(text: impl std::fmt::Display) -> String {
+    format!("'{text}'")
 }
 
-/// The statement of `get_unread_count_for_user`.
+/// The statement of `get_messages_for_user` with its values written in: a
+/// page of `page_size` messages (and one more row, to know whether a page
+/// follows) after `after`, or the first page.
+pub fn inbox_sql(tenant: TenantId, user: UserId, after: Option<Cursor>, page_size: u32) -> String {
+    let (tenant, user, limit) = (literal(tenant), literal(user), (page_size + 1).to_string());
+    match after {
+        Some(c) => bind(
+            INBOX_AFTER,
+            &[
+                &tenant,
+                &user,
+                &literal(format!("{:?}", c.created_at())),
+                &literal(c.id()),
+                &limit,
+            ],
+        ),
+        None => bind(INBOX, &[&tenant, &user, &limit]),
+    }
+}
+
+/// The statement of `get_unread_count_for_user` with its values written in.
 pub fn count_sql(tenant: TenantId, user: UserId) -> String {
-    format!(
-        "SELECT EXISTS (SELECT id, tenant_id, email, display_name, created_at FROM users \
-         WHERE tenant_id = '{tenant}' AND id = '{user}'), \
-         (SELECT count(*) FROM skill_messages WHERE tenant_id = '{tenant}' \
-         AND to_user_id = '{user}' AND read_at IS NULL LIMIT 1)"
-    )
+    let (tenant, user) = (literal(tenant), literal(user));
+    bind(COUNT, &[&tenant, &user, &tenant, &user, "1"])
 }
 
 /// Runs `EXPLAIN (ANALYZE, BUFFERS)` of `sql` in a tenant scope, as the

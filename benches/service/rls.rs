@@ -17,6 +17,7 @@ use crate::common::{self, TestDb};
 use crate::report::median;
 use crate::seed::{Items, Pair};
 use crate::server_timed::{RLS_BLOCKS, RLS_LOOPS, TenantUsers};
+use crate::statements;
 
 /// Whole calls timed with and without row-level security, in blocks.
 const RLS_CALLS: usize = 3_000;
@@ -122,16 +123,16 @@ fn whole_calls(conn: &mut PgConnection, items: &Items, op: Op) -> (f64, f64, f64
     };
     let explicit = |conn: &mut PgConnection, pair: Pair| -> QueryResult<()> {
         // The batch `with_tenant` opens a scope with on a connection of the
-        // caller's, the role aside.
+        // caller's (the form that works on Citus too), the role aside.
         AnsiTransactionManager::begin_transaction_sql(
             conn,
             &format!(
-                "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE; \
-                 SELECT set_config('app.current_tenant_id', '{}', true), \
-                        set_config('search_path', (SELECT concat_ws(', ', \
-                            nullif(reset_val, ''), 'pg_temp') FROM pg_settings \
-                            WHERE name = 'search_path'), true); \
-                 SET LOCAL ROLE {bypass}",
+                "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE; DO $scope$BEGIN \
+                 SET LOCAL citus.propagate_set_commands = 'local'; \
+                 SET LOCAL app.current_tenant_id = '{}'; SET LOCAL search_path TO DEFAULT; \
+                 PERFORM set_config('search_path', concat_ws(', ', \
+                     nullif(current_setting('search_path'), ''), 'pg_temp'), true); \
+                 SET LOCAL ROLE {bypass}; END$scope$",
                 pair.tenant_id
             ),
         )?;
@@ -160,9 +161,11 @@ fn whole_calls(conn: &mut PgConnection, items: &Items, op: Op) -> (f64, f64, f64
             .get_result::<(bool, Option<i64>)>(conn)
             .map(drop)?,
         }
-        // The crate's own commit batch; diesel follows the end of the
-        // transaction from libpq's status.
-        conn.batch_execute("RESET ROLE; RESET app.current_tenant_id; COMMIT")
+        // The crate's own commit batch, in the same form; diesel follows the
+        // end of the transaction from libpq's status.
+        conn.batch_execute(
+            "DO $scope$BEGIN RESET ROLE; RESET app.current_tenant_id; END$scope$; COMMIT",
+        )
     };
     let (mut rls, mut plain, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..=RLS_CALLS / RLS_BLOCK_CALLS {
@@ -193,7 +196,18 @@ fn whole_calls(conn: &mut PgConnection, items: &Items, op: Op) -> (f64, f64, f64
             let bypassing = time(conn, false);
             (time(conn, true), bypassing)
         };
-        // The first round prepares the statements.
+        // The first round prepares the statements: the crate's, and the same
+        // text again, built here (diesel keys its cache by the type here, by
+        // the text in the crate).
+        if round == 0 {
+            let expected = op.statement();
+            let prepared = statements::prepared(conn).expect("the prepared statements");
+            assert!(
+                prepared.iter().filter(|s| *s == expected).count() == 2,
+                "the statement built here differs from the crate's:\n{}",
+                prepared.join("\n")
+            );
+        }
         if round > 0 {
             rls.push(scoped);
             plain.push(bypassing);

@@ -16,13 +16,13 @@ use crate::seed::Items;
 /// A TCP proxy between the pool and the server that counts the
 /// ReadyForQuery messages the server sends: one per request cycle, that is
 /// per round trip.
-struct Proxy {
-    port: u16,
+pub struct Proxy {
+    pub port: u16,
     cycles: Arc<AtomicU64>,
 }
 
 impl Proxy {
-    fn start(target: std::net::SocketAddr) -> Self {
+    pub fn start(target: std::net::SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let cycles = Arc::new(AtomicU64::new(0));
@@ -44,7 +44,7 @@ impl Proxy {
         Proxy { port, cycles }
     }
 
-    fn cycles(&self) -> u64 {
+    pub fn cycles(&self) -> u64 {
         self.cycles.load(Ordering::SeqCst)
     }
 }
@@ -79,7 +79,7 @@ fn copy_counting(mut from: TcpStream, mut to: TcpStream, cycles: &AtomicU64) {
 }
 
 /// The server's address, from the URL's host and port.
-fn server_address(url: &str) -> std::net::SocketAddr {
+pub fn server_address(url: &str) -> std::net::SocketAddr {
     let authority = url
         .split_once("://")
         .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))

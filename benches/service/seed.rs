@@ -5,7 +5,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use skill_messages::{SkillId, SkillMessageId, TenantId, UserId};
 
-use crate::server_timed::TIMING_FUNCTIONS;
+use crate::server_timed::timing_functions;
 
 pub struct Size {
     pub name: &'static str,
@@ -34,14 +34,13 @@ pub const LARGE: Size = Size {
 /// Messages received by the one user of the deep-paging test.
 pub const HEAVY_INBOX: usize = 100_000;
 
-/// Fills the database with server-side SQL. Foreign-key triggers are off
-/// while it runs (the data is consistent by construction); the superuser
-/// is not bound by the policies.
-pub fn seed(admin: &mut PgConnection, size: &Size) {
+/// The tenants, users, skills and messages of `size`, and the work items
+/// (`bench_pairs`, `bench_unread`, `bench_pending`), as SQL that runs on
+/// plain PostgreSQL and, through the coordinator, on Citus.
+fn data_sql(size: &Size) -> String {
     let per_tenant = size.messages / size.tenants;
-    let sql = format!(
-        "SET session_replication_role = replica;
-         SELECT setseed(0.42);
+    format!(
+        "SELECT setseed(0.42);
          INSERT INTO tenants (name, slug)
            SELECT 'Tenant ' || t, 'tenant-' || t FROM generate_series(1, {tenants}) t;
          INSERT INTO users (tenant_id, email, display_name)
@@ -90,7 +89,43 @@ pub fn seed(admin: &mut PgConnection, size: &Size) {
          ALTER TABLE bench_pairs ADD PRIMARY KEY (n);
          ALTER TABLE bench_unread ADD PRIMARY KEY (n);
          ALTER TABLE bench_pending ADD PRIMARY KEY (n);
-         GRANT SELECT ON bench_pairs, bench_unread, bench_pending TO skill_messages_app;
+         GRANT SELECT ON bench_pairs, bench_unread, bench_pending TO skill_messages_app;",
+        tenants = size.tenants,
+        users = size.users,
+        skills = size.skills,
+    )
+}
+
+/// Only [`data_sql`], with the foreign keys checked, for the scale-out
+/// section: on plain PostgreSQL or on a Citus coordinator, whose workers
+/// check the keys of their shards.
+pub fn seed_data(admin: &mut PgConnection, size: &Size, citus: bool) {
+    admin
+        .batch_execute(&data_sql(size))
+        .expect("seed the database");
+    // Named, so that Citus vacuums and analyzes the shards too.
+    admin
+        .batch_execute(
+            "VACUUM ANALYZE tenants, users, skills, skill_messages, bench_pairs, bench_unread, \
+             bench_pending",
+        )
+        .expect("vacuum and analyze");
+    let checkpoint = if citus {
+        "CHECKPOINT; SELECT run_command_on_workers('CHECKPOINT')"
+    } else {
+        "CHECKPOINT"
+    };
+    admin.batch_execute(checkpoint).expect("checkpoint");
+}
+
+/// Fills the database with server-side SQL: [`data_sql`], the user with
+/// [`HEAVY_INBOX`] messages, and the timing functions. Foreign-key triggers
+/// are off while it runs (the data is consistent by construction); the
+/// superuser is not bound by the policies.
+pub fn seed(admin: &mut PgConnection, size: &Size) {
+    let sql = format!(
+        "SET session_replication_role = replica;
+         {data}
          -- One user who received {HEAVY_INBOX} messages, for deep pages.
          INSERT INTO tenants (name, slug) VALUES ('Heavy', 'heavy');
          INSERT INTO users (tenant_id, email, display_name)
@@ -107,10 +142,9 @@ pub fn seed(admin: &mut PgConnection, size: &Size) {
            WHERE w.email = 'writer@heavy.example' AND r.email = 'reader@heavy.example'
              AND s.author_id = w.id;
          SET session_replication_role = DEFAULT;
-         {TIMING_FUNCTIONS}",
-        tenants = size.tenants,
-        users = size.users,
-        skills = size.skills,
+         {timing_functions}",
+        data = data_sql(size),
+        timing_functions = timing_functions(),
     );
     admin.batch_execute(&sql).expect("seed the database");
     settle(admin);

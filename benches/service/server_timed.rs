@@ -7,40 +7,48 @@ use diesel::prelude::*;
 use skill_messages::{APP_ROLE, Cursor, TenantId, UserId};
 
 use crate::seed::Items;
+use crate::statements::{COUNT, INBOX, INBOX_AFTER, bind};
 
 /// Loops over a tenant's users per timed block, and blocks per variant.
 pub const RLS_LOOPS: usize = 20;
 pub const RLS_BLOCKS: usize = 41;
 
-/// PL/pgSQL functions that run the crate's statements, the values it binds
-/// as the functions' variables: `bench_inbox` and `bench_count` once for
-/// each user of a list, `loops` times over; `bench_page` one page, `loops`
-/// times. Each returns the microseconds per query. Whether row-level
-/// security applies, the role that runs them decides.
-pub const TIMING_FUNCTIONS: &str = "
-CREATE FUNCTION bench_inbox(t uuid, users uuid[], loops int) RETURNS float8
+/// PL/pgSQL functions that run the crate's statements (see
+/// [`statements`](crate::statements)), the values it binds as the
+/// functions' variables: `bench_inbox` and `bench_count` once for each user
+/// of a list, `loops` times over; `bench_page` one page, `loops` times. Each
+/// returns the microseconds per query. Whether row-level security applies,
+/// the role that runs them decides.
+pub fn timing_functions() -> String {
+    let inbox = bind(INBOX, &["t", "u", "21"]);
+    let count = bind(COUNT, &["t", "u", "t", "u", "1"]);
+    let count = count
+        .strip_prefix("SELECT ")
+        .expect("the count is a SELECT");
+    let first_page = bind(INBOX, &["t", "u", "page_size + 1"]);
+    let later_page = bind(
+        INBOX_AFTER,
+        &["t", "u", "before", "before_id", "page_size + 1"],
+    );
+    format!(
+        "
+CREATE FUNCTION bench_inbox(t uuid, user_ids uuid[], loops int) RETURNS float8
 LANGUAGE plpgsql AS $$
 DECLARE u uuid; started timestamptz := clock_timestamp();
 BEGIN
-  FOR i IN 1..loops LOOP FOREACH u IN ARRAY users LOOP
-    PERFORM count(*) FROM (SELECT id, tenant_id, from_user_id, to_user_id, subject_skill_id,
-      proposed_parent_skill_id, message, status, read_at, responded_at, created_at
-      FROM skill_messages WHERE tenant_id = t AND to_user_id = u
-      ORDER BY created_at DESC, id DESC LIMIT 21) page;
+  FOR i IN 1..loops LOOP FOREACH u IN ARRAY user_ids LOOP
+    PERFORM count(*) FROM ({inbox}) page;
   END LOOP; END LOOP;
-  RETURN extract(epoch FROM clock_timestamp() - started) * 1e6 / (loops * cardinality(users));
+  RETURN extract(epoch FROM clock_timestamp() - started) * 1e6 / (loops * cardinality(user_ids));
 END $$;
-CREATE FUNCTION bench_count(t uuid, users uuid[], loops int) RETURNS float8
+CREATE FUNCTION bench_count(t uuid, user_ids uuid[], loops int) RETURNS float8
 LANGUAGE plpgsql AS $$
 DECLARE u uuid; started timestamptz := clock_timestamp();
 BEGIN
-  FOR i IN 1..loops LOOP FOREACH u IN ARRAY users LOOP
-    PERFORM (SELECT EXISTS (SELECT id, tenant_id, email, display_name, created_at FROM users
-                            WHERE tenant_id = t AND id = u)),
-            (SELECT count(*) FROM skill_messages
-             WHERE tenant_id = t AND to_user_id = u AND read_at IS NULL LIMIT 1);
+  FOR i IN 1..loops LOOP FOREACH u IN ARRAY user_ids LOOP
+    PERFORM {count};
   END LOOP; END LOOP;
-  RETURN extract(epoch FROM clock_timestamp() - started) * 1e6 / (loops * cardinality(users));
+  RETURN extract(epoch FROM clock_timestamp() - started) * 1e6 / (loops * cardinality(user_ids));
 END $$;
 CREATE FUNCTION bench_page(t uuid, u uuid, before timestamptz, before_id uuid, page_size int,
                            loops int) RETURNS float8
@@ -49,21 +57,16 @@ DECLARE started timestamptz := clock_timestamp();
 BEGIN
   FOR i IN 1..loops LOOP
     IF before IS NULL THEN
-      PERFORM count(*) FROM (SELECT id, tenant_id, from_user_id, to_user_id, subject_skill_id,
-        proposed_parent_skill_id, message, status, read_at, responded_at, created_at
-        FROM skill_messages WHERE tenant_id = t AND to_user_id = u
-        ORDER BY created_at DESC, id DESC LIMIT page_size + 1) page;
+      PERFORM count(*) FROM ({first_page}) page;
     ELSE
-      PERFORM count(*) FROM (SELECT id, tenant_id, from_user_id, to_user_id, subject_skill_id,
-        proposed_parent_skill_id, message, status, read_at, responded_at, created_at
-        FROM skill_messages WHERE tenant_id = t AND to_user_id = u
-          AND (created_at, id) < (before, before_id)
-        ORDER BY created_at DESC, id DESC LIMIT page_size + 1) page;
+      PERFORM count(*) FROM ({later_page}) page;
     END IF;
   END LOOP;
   RETURN extract(epoch FROM clock_timestamp() - started) * 1e6 / loops;
 END $$;
-";
+"
+    )
+}
 
 #[derive(QueryableByName)]
 struct Micros {

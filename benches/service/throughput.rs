@@ -4,6 +4,8 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use skill_messages::Pool;
+
 use crate::calls::{Op, pool};
 use crate::common::TestDb;
 use crate::cpu::Cpu;
@@ -11,14 +13,14 @@ use crate::pgbench::Pgbench;
 use crate::report::median;
 use crate::seed::Items;
 
-struct Measured {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
+pub struct Measured {
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
     /// CPU microseconds per call: the client's, and the rest of the
     /// machine's (the server, chiefly).
-    client_cpu: f64,
-    server_cpu: f64,
+    pub client_cpu: f64,
+    pub server_cpu: f64,
 }
 
 /// `calls` calls over `connections` threads sharing a pool of as many
@@ -31,7 +33,20 @@ fn measure(
     calls: usize,
     base: usize,
 ) -> Measured {
-    let pool = pool(db, connections);
+    measure_on(&pool(db, connections), items, op, connections, calls, base)
+}
+
+/// `calls` calls over `connections` threads sharing `pool`, which holds as
+/// many connections, after a few to warm up (connections open, statements
+/// prepared); consuming operations take items `base..base + calls + 64`.
+pub fn measure_on(
+    pool: &Pool,
+    items: &Items,
+    op: Op,
+    connections: usize,
+    calls: usize,
+    base: usize,
+) -> Measured {
     let per_thread = calls / connections;
     // Warm up: connections open, statements prepared.
     for i in 0..(connections * 4) {
@@ -40,14 +55,13 @@ fn measure(
         } else {
             i * 7919
         };
-        op.call(&pool, items, n).expect("warm-up call");
+        op.call(pool, items, n).expect("warm-up call");
     }
     let cpu = Cpu::now();
     let started = Instant::now();
     let mut latencies: Vec<Duration> = thread::scope(|s| {
         let workers: Vec<_> = (0..connections)
             .map(|t| {
-                let pool = &pool;
                 s.spawn(move || {
                     let mut rng = 0x2545_f491_4f6c_dd1d_u64 ^ (t as u64 + 1);
                     (0..per_thread)
@@ -91,7 +105,7 @@ fn measure(
 const REPEATS: usize = 10;
 
 /// Items reserved for one measurement of a consuming operation.
-fn item_range(calls: usize) -> usize {
+pub fn item_range(calls: usize) -> usize {
     calls + 64
 }
 

@@ -16,7 +16,7 @@ use skill_messages::{
 
 use crate::calls::{pool, timing_connection};
 use crate::common::{TestDb, seed_tenant};
-use crate::plans::{COLUMNS, PlanFigures, assert_index_only, explain, inbox_sql};
+use crate::plans::{PlanFigures, assert_index_only, explain, inbox_sql, literal};
 use crate::report::{median, plan_block};
 use crate::server_timed::{RLS_BLOCKS, page_micros};
 
@@ -86,18 +86,19 @@ pub fn tie_group(db: &TestDb, admin: &mut PgConnection) {
         &inbox_sql(tenant, reader, Some(deep_cursor), page_size),
     );
     // For contrast, not the crate's: the condition the row comparison
-    // replaced, which the index serves only up to `created_at`.
+    // replaced, which the index serves only up to `created_at`, in the
+    // crate's statement otherwise.
     let expanded_plan = explain(
         &pool,
         tenant,
-        &format!(
-            "SELECT {COLUMNS} FROM skill_messages WHERE tenant_id = '{tenant}' \
-             AND to_user_id = '{reader}' AND created_at <= '{c:?}' \
-             AND (created_at < '{c:?}' OR id < '{i}') \
-             ORDER BY created_at DESC, id DESC LIMIT {limit}",
-            c = deep_cursor.created_at(),
-            i = deep_cursor.id(),
-            limit = page_size + 1,
+        &inbox_sql(tenant, reader, Some(deep_cursor), page_size).replace(
+            &row_comparison(deep_cursor),
+            &format!(
+                "(\"skill_messages\".\"created_at\" <= {c} AND \
+                 (\"skill_messages\".\"created_at\" < {c} OR \"skill_messages\".\"id\" < {i}))",
+                c = literal(format!("{:?}", deep_cursor.created_at())),
+                i = literal(deep_cursor.id()),
+            ),
         ),
     );
     for plan in [&first_plan, &deep_plan] {
@@ -164,6 +165,22 @@ pub fn tie_group(db: &TestDb, admin: &mut PgConnection) {
     ] {
         println!("\n{}", plan_block(&name, &plan));
     }
+}
+
+/// The keyset condition of the crate's statement after `cursor`, its values
+/// written in.
+fn row_comparison(cursor: Cursor) -> String {
+    let condition = format!(
+        "(\"skill_messages\".\"created_at\", \"skill_messages\".\"id\") < ({}, {})",
+        literal(format!("{:?}", cursor.created_at())),
+        literal(cursor.id()),
+    );
+    assert!(
+        crate::statements::INBOX_AFTER
+            .contains("(\"skill_messages\".\"created_at\", \"skill_messages\".\"id\") < ($3, $4)"),
+        "the keyset condition of the crate's statement changed"
+    );
+    condition
 }
 
 /// Pages through the whole group through the public API, the largest pages
