@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use diesel::sql_types::Bool;
 
 use crate::error::Error;
+use crate::events::NewMessageEvent;
 use crate::statement::Statement;
 
 /// One service call, ready to run.
@@ -31,6 +32,11 @@ pub(crate) trait Call: Sized {
 
     /// The answer the statement's rows give, or the follow-up to run.
     fn answer(self, rows: Vec<Self::Row>) -> Step<Self::Output, Self::FollowUp>;
+
+    /// What the call announces if it succeeds: a send's new-message event.
+    fn event(&self) -> Option<NewMessageEvent> {
+        None
+    }
 }
 
 /// What a call's rows lead to.

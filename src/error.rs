@@ -32,13 +32,23 @@ pub enum Error {
         user_id: UserId,
     },
 
-    /// The message was already accepted or declined; `status` is the response
-    /// that won.
+    /// The acting user is not the message's sender, the only user who may
+    /// withdraw it.
+    #[error("user {user_id} is not the sender of skill message {message_id}")]
+    NotSender {
+        /// The message acted on.
+        message_id: SkillMessageId,
+        /// The user who tried to act.
+        user_id: UserId,
+    },
+
+    /// The message is no longer pending: it was accepted, declined or
+    /// withdrawn, and `status` says which won.
     #[error("skill message {message_id} was already {status}")]
     AlreadyResponded {
         /// The message acted on.
         message_id: SkillMessageId,
-        /// Its status, `Accepted` or `Declined`.
+        /// Its status: `Accepted`, `Declined` or `Withdrawn`.
         status: SkillMessageStatus,
     },
 
@@ -89,6 +99,11 @@ pub enum Error {
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 
+    /// A connection of its own (a [`Listener`](crate::Listener)'s) could
+    /// not be made.
+    #[error(transparent)]
+    Connection(#[from] diesel::ConnectionError),
+
     /// No connection could be had from the pool, within its connection
     /// timeout: the source says why.
     #[error("no connection could be had from the pool")]
@@ -113,6 +128,7 @@ impl Error {
         match self {
             Self::NotFound(_)
             | Self::NotRecipient { .. }
+            | Self::NotSender { .. }
             | Self::AlreadyResponded { .. }
             | Self::InvalidMessage(_)
             | Self::SelfMessage(_)
@@ -125,6 +141,7 @@ impl Error {
             | Self::CommitOutcomeUnknown(_)
             | Self::InvalidPoolSettings(_)
             | Self::Database(_)
+            | Self::Connection(_)
             | Self::Pool(_)
             | Self::Migration(_) => false,
         }

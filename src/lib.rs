@@ -115,6 +115,7 @@ pub mod asynchronous;
 mod call;
 mod calls;
 mod error;
+mod events;
 mod ids;
 mod migrations;
 mod models;
@@ -133,6 +134,7 @@ mod verify;
 
 pub use calls::{MAX_MESSAGE_CHARS, MessageQuery};
 pub use error::{Error, MessageProblem};
+pub use events::{Listener, NewMessageEvent};
 pub use ids::{SkillId, SkillMessageId, TenantId, UserId};
 pub use migrations::{MIGRATIONS, run_migrations};
 pub use models::{NewSkillMessage, Skill, SkillMessage, Tenant, User};
@@ -141,8 +143,9 @@ pub use pool::{Pool, PoolBuilder, PoolState};
 pub use relations::{Related, SkillMessageDetails};
 pub use scope::{APP_ROLE, TENANT_SETTING, TenantConn, with_tenant, with_tenant_as};
 pub use service::{
-    get_message_details_for_user, get_messages_for_user, get_unread_count_for_user,
-    mark_message_read, send_skill_message, update_message_status,
+    get_message_details_for_user, get_messages_for_user, get_sent_messages_for_user,
+    get_unread_count_for_user, mark_all_read, mark_message_read, send_skill_message,
+    update_message_status, withdraw_message,
 };
 pub use status::{Response, SkillMessageStatus, UnknownStatus};
 pub use verify::verify_row_level_security;

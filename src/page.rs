@@ -32,6 +32,16 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+impl<T> Default for Page<T> {
+    /// An empty page, the last.
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            next: None,
+        }
+    }
+}
+
 /// A position in a list of messages, newest first: the page after it holds
 /// the messages sent before the one it names (or at the same time, with a
 /// smaller id).
@@ -75,12 +85,29 @@ impl Cursor {
         self.id
     }
 
+    /// The position after every message sent at or before `time`.
+    pub fn up_to(time: DateTime<Utc>) -> Self {
+        Self::at(time, SkillMessageId::from_uuid(uuid::Uuid::max()))
+    }
+
     /// The condition "sent before this position", for a query on
     /// `skill_messages`: the row comparison `(created_at, id) < (c, i)`,
     /// which a B-tree index on `(..., created_at DESC, id DESC)` serves
     /// whole, ties of `created_at` included.
     pub(crate) fn before(self) -> Before {
-        Before(self)
+        Before {
+            cursor: self,
+            inclusive: false,
+        }
+    }
+
+    /// The condition "sent at or before this position": `<=`, served the
+    /// same way.
+    pub(crate) fn at_or_before(self) -> Before {
+        Before {
+            cursor: self,
+            inclusive: true,
+        }
     }
 }
 
@@ -124,10 +151,13 @@ impl<'de> serde::Deserialize<'de> for Cursor {
     }
 }
 
-/// `(skill_messages.created_at, skill_messages.id) < ($1, $2)`: see
-/// [`Cursor::before`].
+/// `(skill_messages.created_at, skill_messages.id) < ($1, $2)`, or `<=`:
+/// see [`Cursor::before`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Before(Cursor);
+pub(crate) struct Before {
+    cursor: Cursor,
+    inclusive: bool,
+}
 
 impl Expression for Before {
     type SqlType = Bool;
@@ -139,18 +169,19 @@ impl QueryFragment<Pg> for Before {
         skill_messages::created_at.walk_ast(out.reborrow())?;
         out.push_sql(", ");
         skill_messages::id.walk_ast(out.reborrow())?;
-        out.push_sql(") < (");
-        out.push_bind_param::<Timestamptz, _>(&self.0.created_at)?;
+        out.push_sql(if self.inclusive { ") <= (" } else { ") < (" });
+        out.push_bind_param::<Timestamptz, _>(&self.cursor.created_at)?;
         out.push_sql(", ");
-        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.0.id)?;
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.cursor.id)?;
         out.push_sql(")");
         Ok(())
     }
 }
 
 impl QueryId for Before {
-    type QueryId = Self;
-    const HAS_STATIC_QUERY_ID: bool = true;
+    type QueryId = ();
+    // Two SQL texts: keyed by the text.
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 impl<QS> AppearsOnTable<QS> for Before where skill_messages::id: AppearsOnTable<QS> {}

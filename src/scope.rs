@@ -7,6 +7,7 @@ use diesel::pg::PgConnection;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 
 use crate::error::Error;
+use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::scope_sql::ScopeSettings;
 use crate::trace::{self, Span};
@@ -39,6 +40,8 @@ pub const APP_ROLE: &str = "skill_messages_app";
 pub struct TenantConn<'a> {
     conn: &'a mut PgConnection,
     tenant_id: TenantId,
+    /// What the scope announces when it commits.
+    events: Vec<NewMessageEvent>,
 }
 
 impl TenantConn<'_> {
@@ -59,6 +62,11 @@ impl TenantConn<'_> {
     /// the README advises, has nothing more to gain that way.
     pub fn connection(&mut self) -> &mut PgConnection {
         self.conn
+    }
+
+    /// Announces `event` when the scope commits.
+    pub(crate) fn announce(&mut self, event: NewMessageEvent) {
+        self.events.push(event);
     }
 }
 
@@ -149,17 +157,16 @@ where
     E: From<Error>,
 {
     let span = Span::scope(tenant_id);
-    let outcome = span.in_scope(|| {
-        panic::catch_unwind(AssertUnwindSafe(|| {
-            f(&mut TenantConn {
-                conn: &mut *conn,
-                tenant_id,
-            })
-        }))
-    });
+    let mut tx = TenantConn {
+        conn: &mut *conn,
+        tenant_id,
+        events: Vec::new(),
+    };
+    let outcome = span.in_scope(|| panic::catch_unwind(AssertUnwindSafe(|| f(&mut tx))));
+    let events = tx.events;
     match outcome {
         Ok(Ok(value)) => {
-            let committed = commit(conn, settings);
+            let committed = commit(conn, settings, &events);
             span.outcome(if committed.is_ok() {
                 "committed"
             } else {
@@ -184,16 +191,21 @@ where
 
 /// Commits the scope's transaction ([`ScopeSettings::commit_sql`] says
 /// how), in one round trip.
-fn commit(conn: &mut PgConnection, settings: &ScopeSettings) -> Result<(), Error> {
+fn commit(
+    conn: &mut PgConnection,
+    settings: &ScopeSettings,
+    events: &[NewMessageEvent],
+) -> Result<(), Error> {
     // diesel follows the transaction's end from libpq's status.
-    conn.batch_execute(&settings.commit_sql()).map_err(|error| {
-        let error = commit_failure(error);
-        if !matches!(error, Error::CommitOutcomeUnknown(_)) {
-            // Still open if a reset failed; already ended if COMMIT did.
-            let _ = AnsiTransactionManager::rollback_transaction(conn);
-        }
-        error
-    })
+    conn.batch_execute(&settings.commit_sql(events))
+        .map_err(|error| {
+            let error = commit_failure(error);
+            if !matches!(error, Error::CommitOutcomeUnknown(_)) {
+                // Still open if a reset failed; already ended if COMMIT did.
+                let _ = AnsiTransactionManager::rollback_transaction(conn);
+            }
+            error
+        })
 }
 
 /// The error of a commit that failed: when the connection failed during

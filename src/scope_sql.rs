@@ -6,6 +6,7 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Text};
 
+use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::scope::{APP_ROLE, TENANT_SETTING};
 
@@ -47,6 +48,12 @@ impl ScopeSettings {
             statement_timeout: Some(millis),
             citus: defaults.citus,
         }
+    }
+
+    /// Whether the settings must reach the workers of a Citus cluster.
+    #[cfg(feature = "async")]
+    pub(crate) fn citus(&self) -> bool {
+        self.citus
     }
 
     /// The one string that opens a scope: `BEGIN`, the tenant, the search
@@ -98,7 +105,10 @@ impl ScopeSettings {
         }
     }
 
-    /// The string that commits a scope, in the round trip of the `COMMIT`.
+    /// The string that commits a scope, in the round trip of the `COMMIT`,
+    /// announcing `events` in the transaction, so that they reach listeners
+    /// only if it commits. On Citus, a `SELECT pg_notify(...)` of its own
+    /// runs on the coordinator, where the listeners are.
     ///
     /// The resets undo a session-level `SET` of the role or the tenant that
     /// the closure may have made, which would otherwise outlive the scope.
@@ -108,12 +118,13 @@ impl ScopeSettings {
     /// fails instead, and the scope reports the error. On Citus they are
     /// made inside a `DO` block, or the workers would be sent the `COMMIT`
     /// with them, outside the cluster's two-phase commit.
-    pub(crate) fn commit_sql(&self) -> String {
+    pub(crate) fn commit_sql(&self, events: &[NewMessageEvent]) -> String {
         let resets = format!("RESET ROLE; RESET {TENANT_SETTING};");
+        let notify: String = events.iter().map(NewMessageEvent::notify_sql).collect();
         if self.citus {
-            format!("DO $scope$BEGIN {resets} END$scope$; COMMIT")
+            format!("{notify}DO $scope$BEGIN {resets} END$scope$; COMMIT")
         } else {
-            format!("{resets} COMMIT")
+            format!("{notify}{resets} COMMIT")
         }
     }
 }

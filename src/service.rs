@@ -6,11 +6,13 @@ use diesel::prelude::*;
 use diesel::query_dsl::LoadQuery;
 
 use crate::call::{Call, FollowUp, Step};
-use crate::calls::{Inbox, MarkRead, MessageQuery, Respond, Send, UnreadCount};
+use crate::calls::{
+    List, MarkAllRead, MarkRead, MessageQuery, Received, Respond, Send, Sent, UnreadCount, Withdraw,
+};
 use crate::error::Error;
 use crate::ids::{SkillMessageId, UserId};
 use crate::models::{NewSkillMessage, SkillMessage};
-use crate::page::Page;
+use crate::page::{Cursor, Page};
 use crate::relations::SkillMessageDetails;
 use crate::scope::TenantConn;
 use crate::statement::Statement;
@@ -29,15 +31,20 @@ where
     let span = Span::call(C::OPERATION);
     let answer = span.in_scope(|| {
         let call = call?;
+        let event = call.event();
         let rows = call.statement().load(tx.connection())?;
         span.rows(rows.len());
-        match call.answer(rows) {
+        let answer = match call.answer(rows) {
             Step::Done(answer) => answer,
             Step::FollowUp(follow_up) => {
                 let rows = follow_up.statement().load(tx.connection())?;
                 follow_up.answer(rows)
             }
+        };
+        if let (Ok(_), Some(event)) = (&answer, event) {
+            tx.announce(event);
         }
+        answer
     });
     span.outcome(call_outcome(&answer));
     answer
@@ -70,7 +77,7 @@ pub fn get_messages_for_user(
     user_id: UserId,
     query: MessageQuery,
 ) -> Result<Page<SkillMessage>, Error> {
-    let call = Inbox::new(tx.tenant_id(), user_id, query);
+    let call = List::<_, Received>::new(tx.tenant_id(), user_id, query);
     run(tx, call)
 }
 
@@ -81,8 +88,44 @@ pub fn get_message_details_for_user(
     user_id: UserId,
     query: MessageQuery,
 ) -> Result<Page<SkillMessageDetails>, Error> {
-    let call = Inbox::new(tx.tenant_id(), user_id, query);
+    let call = List::<_, Received>::new(tx.tenant_id(), user_id, query);
     run(tx, call)
+}
+
+/// One page of the messages `user_id` sent, newest first, filtered as
+/// `query` asks (`unread_only` keeps those their recipient has not read).
+///
+/// Refuses with [`Error::UnknownUser`] when the tenant has no such user and
+/// [`Error::InvalidPageSize`] when the query's page size is out of range.
+pub fn get_sent_messages_for_user(
+    tx: &mut TenantConn<'_>,
+    user_id: UserId,
+    query: MessageQuery,
+) -> Result<Page<SkillMessage>, Error> {
+    let call = List::<_, Sent>::new(tx.tenant_id(), user_id, query);
+    run(tx, call)
+}
+
+/// Marks read every message `user_id` received and has not read, up to
+/// the position `up_to` (that message included), in one statement, and
+/// returns how many it marked.
+///
+/// Take `up_to` from what the user saw: [`Cursor::after`] the newest
+/// message shown, or [`Cursor::up_to`] a time. A message that arrives
+/// later stays unread. Idempotent: a second call marks nothing more.
+/// Refuses with [`Error::UnknownUser`] when the tenant has no such user.
+pub fn mark_all_read(
+    tx: &mut TenantConn<'_>,
+    user_id: UserId,
+    up_to: Cursor,
+) -> Result<u64, Error> {
+    let tenant = tx.tenant_id();
+    let call = MarkAllRead {
+        tenant,
+        user: user_id,
+        up_to,
+    };
+    run(tx, Ok(call))
 }
 
 /// How many messages `user_id` received and has not read.
@@ -148,6 +191,28 @@ pub fn update_message_status(
         message: message_id,
         user: acting_user_id,
         response,
+    };
+    run(tx, Ok(call))
+}
+
+/// Withdraws a pending proposal as its sender and returns it, `Withdrawn`,
+/// with `responded_at` set.
+///
+/// Refuses with [`Error::NotFound`] when the tenant has no such message,
+/// [`Error::NotSender`] when `acting_user_id` did not send it, and
+/// [`Error::AlreadyResponded`], carrying the status that won, when it is no
+/// longer pending. A withdrawal racing with an answer is a race like any
+/// other: exactly one of them succeeds.
+pub fn withdraw_message(
+    tx: &mut TenantConn<'_>,
+    message_id: SkillMessageId,
+    acting_user_id: UserId,
+) -> Result<SkillMessage, Error> {
+    let tenant = tx.tenant_id();
+    let call = Withdraw {
+        tenant,
+        message: message_id,
+        user: acting_user_id,
     };
     run(tx, Ok(call))
 }

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Where a proposal stands: `Pending` until its recipient accepts or declines.
+/// Where a proposal stands: `Pending` until its recipient accepts or
+/// declines it, or its sender withdraws it.
 ///
 /// Prints and parses as the label PostgreSQL stores (`pending`, `accepted`,
-/// `declined`), which is also its serde name.
+/// `declined`, `withdrawn`), which is also its serde name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel_derive_enum::DbEnum)]
 #[ExistingTypePath = "crate::schema::sql_types::SkillMessageStatus"]
 #[non_exhaustive]
@@ -19,18 +20,27 @@ pub enum SkillMessageStatus {
     Accepted,
     /// The recipient declined the proposal.
     Declined,
+    /// The sender took the proposal back before it was answered.
+    Withdrawn,
 }
 
 impl SkillMessageStatus {
     /// Every status, in the order a proposal can reach them.
-    pub const ALL: [Self; 3] = [Self::Pending, Self::Accepted, Self::Declined];
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::Accepted,
+        Self::Declined,
+        Self::Withdrawn,
+    ];
 
-    /// The label PostgreSQL stores: `pending`, `accepted` or `declined`.
+    /// The label PostgreSQL stores: `pending`, `accepted`, `declined` or
+    /// `withdrawn`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Accepted => "accepted",
             Self::Declined => "declined",
+            Self::Withdrawn => "withdrawn",
         }
     }
 }
@@ -55,7 +65,7 @@ impl FromStr for SkillMessageStatus {
 
 /// A text that is not the label of a [`SkillMessageStatus`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown skill message status {0:?}: expected pending, accepted or declined")]
+#[error("unknown skill message status {0:?}: expected pending, accepted, declined or withdrawn")]
 pub struct UnknownStatus(pub String);
 
 /// The recipient's answer to a proposal: what

@@ -33,7 +33,7 @@ fn statuses_print_and_parse_as_postgresql_stores_them() {
         .expect_err("labels are lower case");
     assert_eq!(
         unknown.to_string(),
-        "unknown skill message status \"Accepted\": expected pending, accepted or declined"
+        "unknown skill message status \"Accepted\": expected pending, accepted, declined or withdrawn"
     );
     assert_eq!(
         SkillMessageStatus::from(Response::Declined),

@@ -12,7 +12,7 @@ use common::{Fixture, TestDb, seed_tenant};
 use diesel::prelude::*;
 use skill_messages::asynchronous::{self, AsyncPool};
 use skill_messages::schema::skill_messages as messages;
-use skill_messages::{Error, MessageQuery, NewSkillMessage, Response, SkillMessageId};
+use skill_messages::{Cursor, Error, MessageQuery, NewSkillMessage, Response, SkillMessage};
 
 fn tenant(db: &TestDb) -> Fixture {
     seed_tenant(&mut db.admin(), "tenant-a")
@@ -39,18 +39,14 @@ async fn a_one_call_scope_costs_one_round_trip() {
         .build_async(&db.app_url_through(proxy.addr()))
         .await
         .expect("a pool through the proxy");
-    let sent: Vec<SkillMessageId> = {
-        let mut sent = Vec::new();
-        for _ in 0..6 {
-            sent.push(
-                pool.send_skill_message(a.tenant, a.proposal("hi"))
-                    .await
-                    .expect("send")
-                    .id,
-            );
-        }
-        sent
-    };
+    let mut sent = Vec::new();
+    for _ in 0..6 {
+        sent.push(
+            pool.send_skill_message(a.tenant, a.proposal("hi"))
+                .await
+                .expect("send"),
+        );
+    }
     let calls = [
         ("send", 1),
         ("list", 1),
@@ -62,6 +58,9 @@ async fn a_one_call_scope_costs_one_round_trip() {
         ("respond again (refused)", 2),
         ("send to an unknown user (refused)", 2),
         ("list an empty inbox", 2),
+        ("list sent", 1),
+        ("mark all read", 1),
+        ("withdraw", 1),
     ];
     for (name, expected) in calls {
         call(&pool, &a, &sent, name, 0)
@@ -83,7 +82,7 @@ async fn a_one_call_scope_costs_one_round_trip() {
 async fn call(
     pool: &AsyncPool,
     a: &Fixture,
-    sent: &[SkillMessageId],
+    sent: &[SkillMessage],
     name: &str,
     i: usize,
 ) -> Result<(), Error> {
@@ -98,16 +97,16 @@ async fn call(
             .get_message_details_for_user(t, a.bob, MessageQuery::new())
             .await
             .map(drop),
-        "load details" => pool.load_message_details(t, sent[i]).await.map(drop),
+        "load details" => pool.load_message_details(t, sent[i].id).await.map(drop),
         "count" => pool.get_unread_count_for_user(t, a.bob).await.map(drop),
-        "mark read" => pool.mark_message_read(t, sent[i], a.bob).await.map(drop),
+        "mark read" => pool.mark_message_read(t, sent[i].id, a.bob).await.map(drop),
         "respond" => pool
-            .update_message_status(t, sent[2 + i], a.bob, Response::Accepted)
+            .update_message_status(t, sent[2 + i].id, a.bob, Response::Accepted)
             .await
             .map(drop),
         "respond again (refused)" => {
             let refused = pool
-                .update_message_status(t, sent[2 + i], a.bob, Response::Declined)
+                .update_message_status(t, sent[2 + i].id, a.bob, Response::Declined)
                 .await;
             assert!(
                 matches!(refused, Err(Error::AlreadyResponded { .. })),
@@ -126,6 +125,21 @@ async fn call(
         }
         "list an empty inbox" => pool
             .get_messages_for_user(t, a.carol, MessageQuery::new())
+            .await
+            .map(drop),
+        "list sent" => pool
+            .get_sent_messages_for_user(t, a.alice, MessageQuery::new())
+            .await
+            .map(drop),
+        "mark all read" => {
+            let marked = pool
+                .mark_all_read(t, a.bob, Cursor::after(&sent[4 + i]))
+                .await?;
+            assert_eq!(marked, 1);
+            Ok(())
+        }
+        "withdraw" => pool
+            .withdraw_message(t, sent[4 + i].id, a.alice)
             .await
             .map(drop),
         other => panic!("no call {other}"),

@@ -12,9 +12,10 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use skill_messages::{
-    Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageDetails, SkillMessageId,
-    TenantConn, get_message_details_for_user, get_messages_for_user, get_unread_count_for_user,
-    mark_message_read, send_skill_message, update_message_status,
+    Cursor, Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageDetails,
+    SkillMessageId, TenantConn, get_message_details_for_user, get_messages_for_user,
+    get_sent_messages_for_user, get_unread_count_for_user, mark_all_read, mark_message_read,
+    send_skill_message, update_message_status, withdraw_message,
 };
 
 /// Citus counts executions per database: the tests of this file take
@@ -90,6 +91,11 @@ fn every_statement_of_every_call_runs_on_one_shard() {
     });
     let sent = sent.expect("send");
     assert_eq!(one, (1, 0), "send");
+    let (_, to_withdraw) = counted(&pool, &mut admin, a.tenant, |tx| {
+        send_skill_message(tx, a.proposal("to withdraw"))
+    });
+    let to_withdraw = to_withdraw.expect("send");
+    let (seen, withdrawn) = (Cursor::after(&to_withdraw), to_withdraw.id);
     let cases: Vec<(
         &str,
         i64,
@@ -171,6 +177,21 @@ fn every_statement_of_every_call_runs_on_one_shard() {
                 assert!(matches!(refused, Err(Error::AlreadyResponded { .. })));
                 Ok(())
             }),
+        ),
+        (
+            "list sent",
+            1,
+            Box::new(|tx| get_sent_messages_for_user(tx, a.alice, MessageQuery::new()).map(drop)),
+        ),
+        (
+            "mark all read",
+            1,
+            Box::new(move |tx| mark_all_read(tx, a.bob, seen).map(drop)),
+        ),
+        (
+            "withdraw",
+            1,
+            Box::new(move |tx| withdraw_message(tx, withdrawn, a.alice).map(drop)),
         ),
         (
             "respond to a message the tenant lacks (refused)",

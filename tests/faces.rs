@@ -14,8 +14,8 @@ use diesel::prelude::*;
 use skill_messages::asynchronous::{self, AsyncPool};
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    Error, MessageQuery, NewSkillMessage, Page, Pool, Response, SkillMessage, SkillMessageDetails,
-    SkillMessageId, TenantId, UserId,
+    Cursor, Error, MessageQuery, NewSkillMessage, Page, Pool, Response, SkillMessage,
+    SkillMessageDetails, SkillMessageId, TenantId, UserId,
 };
 use tokio::runtime::Runtime;
 
@@ -44,6 +44,11 @@ trait Face: Sync {
         user: UserId,
         r: Response,
     ) -> Result<SkillMessage, Error>;
+    fn sent(&self, t: TenantId, user: UserId, q: MessageQuery)
+    -> Result<Page<SkillMessage>, Error>;
+    fn mark_all(&self, t: TenantId, user: UserId, up_to: Cursor) -> Result<u64, Error>;
+    fn withdraw(&self, t: TenantId, m: SkillMessageId, user: UserId)
+    -> Result<SkillMessage, Error>;
 }
 
 struct Blocking(Pool);
@@ -87,6 +92,18 @@ impl Face for Blocking {
     ) -> Result<SkillMessage, Error> {
         self.0
             .with_tenant(t, |tx| skill_messages::update_message_status(tx, m, u, r))
+    }
+    fn sent(&self, t: TenantId, u: UserId, q: MessageQuery) -> Result<Page<SkillMessage>, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::get_sent_messages_for_user(tx, u, q))
+    }
+    fn mark_all(&self, t: TenantId, u: UserId, up_to: Cursor) -> Result<u64, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::mark_all_read(tx, u, up_to))
+    }
+    fn withdraw(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.0
+            .with_tenant(t, |tx| skill_messages::withdraw_message(tx, m, u))
     }
 }
 
@@ -138,6 +155,22 @@ impl Face for AsyncScoped {
             asynchronous::update_message_status(tx, m, u, r).await
         }))
     }
+    fn sent(&self, t: TenantId, u: UserId, q: MessageQuery) -> Result<Page<SkillMessage>, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::get_sent_messages_for_user(tx, u, q).await
+        }))
+    }
+    fn mark_all(&self, t: TenantId, u: UserId, up_to: Cursor) -> Result<u64, Error> {
+        self.1.block_on(self.0.with_tenant(t, async |tx| {
+            asynchronous::mark_all_read(tx, u, up_to).await
+        }))
+    }
+    fn withdraw(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.1.block_on(
+            self.0
+                .with_tenant(t, async |tx| asynchronous::withdraw_message(tx, m, u).await),
+        )
+    }
 }
 
 /// The async pool's calls, each in one round trip.
@@ -176,6 +209,15 @@ impl Face for OneRoundTrip {
         r: Response,
     ) -> Result<SkillMessage, Error> {
         self.1.block_on(self.0.update_message_status(t, m, u, r))
+    }
+    fn sent(&self, t: TenantId, u: UserId, q: MessageQuery) -> Result<Page<SkillMessage>, Error> {
+        self.1.block_on(self.0.get_sent_messages_for_user(t, u, q))
+    }
+    fn mark_all(&self, t: TenantId, u: UserId, up_to: Cursor) -> Result<u64, Error> {
+        self.1.block_on(self.0.mark_all_read(t, u, up_to))
+    }
+    fn withdraw(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.withdraw_message(t, m, u))
     }
 }
 
@@ -463,4 +505,70 @@ fn on_every_face_one_tenant_never_reaches_another() {
             .expect("B's message");
         assert_eq!(untouched, in_b, "{}: B's message is as it was", face.name());
     }
+}
+
+#[test]
+fn every_face_lists_sent_messages_marks_all_read_and_withdraws_alike() {
+    let w = world(2);
+    let (a, b) = (w.a, w.b);
+    let mut outcomes = Vec::new();
+    for face in &w.faces {
+        let sent: Vec<SkillMessage> = (0..3)
+            .map(|i| {
+                face.send(a.tenant, a.proposal(&format!("{} {i}", face.name())))
+                    .expect("send")
+            })
+            .collect();
+        let listed = face
+            .sent(a.tenant, a.alice, MessageQuery::new().limit(3))
+            .expect("sent");
+        let newest_first: Vec<SkillMessageId> = sent.iter().rev().map(|m| m.id).collect();
+        assert_eq!(
+            listed.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+            newest_first,
+            "{}",
+            face.name()
+        );
+        let withdrawn = face
+            .withdraw(a.tenant, sent[0].id, a.alice)
+            .expect("withdraw");
+        let marked = face
+            .mark_all(a.tenant, a.bob, Cursor::after(&sent[1]))
+            .expect("mark all");
+        outcomes.push((
+            withdrawn.status,
+            marked,
+            kind(face.withdraw(a.tenant, sent[0].id, a.alice)),
+            kind(face.withdraw(a.tenant, sent[1].id, a.bob)),
+            kind(face.respond(a.tenant, sent[0].id, a.bob, Response::Accepted)),
+            kind(face.sent(a.tenant, b.alice, MessageQuery::new())),
+            kind(face.mark_all(a.tenant, b.bob, Cursor::after(&sent[1]))),
+            face.mark_all(a.tenant, a.bob, Cursor::after(&sent[1]))
+                .expect("again"),
+        ));
+    }
+    for (face, outcome) in w.faces.iter().zip(&outcomes) {
+        assert_eq!(
+            outcome,
+            &(
+                skill_messages::SkillMessageStatus::Withdrawn,
+                // Every earlier face's messages too, up to this face's second.
+                outcome.1,
+                "AlreadyResponded".to_owned(),
+                "NotSender".to_owned(),
+                "AlreadyResponded".to_owned(),
+                "UnknownUser".to_owned(),
+                "UnknownUser".to_owned(),
+                0,
+            ),
+            "{}",
+            face.name()
+        );
+    }
+    let marked: Vec<u64> = outcomes.iter().map(|o| o.1).collect();
+    assert_eq!(
+        marked,
+        [2, 3, 3],
+        "up to and including the second of each face's three"
+    );
 }

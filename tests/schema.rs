@@ -19,6 +19,13 @@ struct Line {
     line: String,
 }
 
+/// How many migrations the crate embeds.
+fn migration_count() -> usize {
+    diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .expect("the embedded migrations")
+        .len()
+}
+
 fn lines(conn: &mut PgConnection, sql: &str) -> Vec<String> {
     diesel::sql_query(sql)
         .load::<Line>(conn)
@@ -107,7 +114,11 @@ fn each_down_migration_reverts_its_up_migration() {
         conn.run_next_migration(MIGRATIONS)
             .expect("apply a migration");
     }
-    assert_eq!(before.len(), 4, "four migrations");
+    assert_eq!(
+        before.len(),
+        migration_count(),
+        "every migration, one at a time"
+    );
     let migrated = schema_snapshot(&mut conn);
     assert!(
         migrated
@@ -180,10 +191,10 @@ fn concurrent_migration_processes_apply_each_migration_once() {
     let distinct: BTreeSet<_> = applied.iter().collect();
     assert_eq!(
         applied.len(),
-        4,
+        migration_count(),
         "each migration applied by one process: {applied:?}"
     );
-    assert_eq!(distinct.len(), 4);
+    assert_eq!(distinct.len(), migration_count());
 
     let mut conn = db.admin();
     let recorded = lines(
@@ -472,4 +483,50 @@ fn a_failing_migration_is_a_typed_error_and_applies_nothing() {
         "SELECT version AS line FROM __diesel_schema_migrations",
     );
     assert!(applied.is_empty(), "{applied:?}");
+}
+
+/// The migration that adds `withdrawn` reverts only while no message is
+/// withdrawn, and says why when one is; every existing row stays valid
+/// when it is applied.
+#[test]
+fn the_withdrawn_status_reverts_only_while_no_message_uses_it() {
+    let db = TestDb::new();
+    let mut conn = db.admin();
+    let a = common::seed_tenant(&mut conn, "tenant-a");
+    conn.batch_execute(&format!(
+        "INSERT INTO skill_messages (tenant_id, from_user_id, to_user_id, subject_skill_id, \
+             message, status, responded_at)
+         VALUES ('{t}', '{from}', '{to}', '{skill}', 'taken back', 'withdrawn', now())",
+        t = a.tenant,
+        from = a.alice,
+        to = a.bob,
+        skill = a.skill,
+    ))
+    .expect("a withdrawn message");
+    let refused = conn
+        .revert_last_migration(MIGRATIONS)
+        .expect_err("refused while a message is withdrawn");
+    assert!(
+        refused
+            .to_string()
+            .contains("cannot revert the withdrawn status: 1 skill messages are withdrawn"),
+        "{refused}"
+    );
+    let labels = lines(
+        &mut conn,
+        "SELECT unnest(enum_range(NULL::skill_message_status))::text AS line",
+    );
+    assert_eq!(labels, ["pending", "accepted", "declined", "withdrawn"]);
+
+    conn.batch_execute("UPDATE skill_messages SET status = 'declined'")
+        .expect("answer it instead");
+    conn.revert_last_migration(MIGRATIONS)
+        .expect("reverted once no message is withdrawn");
+    let labels = lines(
+        &mut conn,
+        "SELECT unnest(enum_range(NULL::skill_message_status))::text AS line",
+    );
+    assert_eq!(labels, ["pending", "accepted", "declined"]);
+    let kept = lines(&mut conn, "SELECT status::text AS line FROM skill_messages");
+    assert_eq!(kept, ["declined"]);
 }

@@ -44,16 +44,19 @@
 //! # Ok(()) }
 //! ```
 
+mod listener;
 mod pipeline;
 mod pool;
 mod scope;
 mod service;
 
+pub use listener::AsyncListener;
 pub use pool::AsyncPool;
 pub use scope::{AsyncTenantConn, with_tenant, with_tenant_as};
 pub use service::{
-    get_message_details_for_user, get_messages_for_user, get_unread_count_for_user,
-    load_message_details, mark_message_read, send_skill_message, update_message_status,
+    get_message_details_for_user, get_messages_for_user, get_sent_messages_for_user,
+    get_unread_count_for_user, load_message_details, mark_all_read, mark_message_read,
+    send_skill_message, update_message_status, withdraw_message,
 };
 
 /// The connection type of the async face, re-exported.

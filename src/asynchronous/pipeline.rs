@@ -4,15 +4,19 @@
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::pg::Pg;
+use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::query_dsl::CompatibleType;
 use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
+use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use super::scope::{break_off, enter, leave};
 use crate::call::{Call, FollowUp, Step};
 use crate::error::Error;
+use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
+use crate::schema::skill_messages;
 use crate::scope_sql::ScopeSettings;
 use crate::statement::Statement;
 use crate::trace::{self, Span, call_outcome};
@@ -46,12 +50,13 @@ where
         .instrument(async {
             let call = call?;
             let begin = settings.begin_sql(tenant_id);
-            let rows = pipelined(conn, &begin, call.statement()).await?;
+            let notify = call.event().map(|event| notify_if_sent(&event));
+            let rows = pipelined(conn, &begin, call.statement(), notify).await?;
             span.rows(rows.len());
             match call.answer(rows) {
                 Step::Done(answer) => answer,
                 Step::FollowUp(follow_up) => {
-                    let rows = pipelined(conn, &begin, follow_up.statement()).await?;
+                    let rows = pipelined(conn, &begin, follow_up.statement(), None).await?;
                     follow_up.answer(rows)
                 }
             }
@@ -74,8 +79,8 @@ impl QueryFragment<Pg> for Commit {
     }
 }
 
-/// Sends `begin_sql`, `statement` and `COMMIT` together, and returns the
-/// statement's rows once every reply is in.
+/// Sends `begin_sql`, `statement`, `notify` if any and `COMMIT` together,
+/// and returns the statement's rows once every reply is in.
 ///
 /// A statement that fails aborts the transaction, and PostgreSQL answers
 /// the `COMMIT` with a rollback: nothing is written, and its error is the
@@ -85,6 +90,7 @@ async fn pipelined<ST, R>(
     conn: &mut AsyncPgConnection,
     begin_sql: &str,
     statement: Statement<ST>,
+    notify: Option<Statement<Text>>,
 ) -> Result<Vec<R>, Error>
 where
     ST: CompatibleType<R, Pg> + 'static,
@@ -93,31 +99,35 @@ where
     R: FromSqlRow<<ST as CompatibleType<R, Pg>>::SqlType, Pg> + Send + 'static,
 {
     enter(conn)?;
-    let (begun, rows, committed) = {
+    let (begun, rows, notified, committed) = {
         let shared: &AsyncPgConnection = conn;
-        let (mut first, mut second, mut third) = (shared, shared, shared);
+        let (mut first, mut second, mut third, mut fourth) = (shared, shared, shared, shared);
         // Polled in order, each sends on its first poll: the server gets
         // them in this order, in one write.
         futures_util::join!(
             first.batch_execute(begin_sql),
             statement.load::<R>(&mut second),
-            Commit.execute(&mut third),
+            async {
+                match notify {
+                    Some(notify) => notify.load::<String>(&mut third).await.map(drop),
+                    None => Ok(()),
+                }
+            },
+            Commit.execute(&mut fourth),
         )
     };
     let broken = begun.as_ref().err().is_some_and(closed)
         || rows.as_ref().err().is_some_and(closed)
+        || notified.as_ref().err().is_some_and(closed)
         || committed.as_ref().err().is_some_and(closed);
     if broken {
         break_off(conn);
     } else {
         leave(conn);
     }
-    match (begun, rows, committed) {
-        (Ok(()), Ok(rows), Ok(_)) => Ok(rows),
-        (Err(error), ..) | (Ok(()), Err(error), _) | (Ok(()), Ok(_), Err(error)) => {
-            Err(failure(error))
-        }
-    }
+    let rows = begun.and(rows).map_err(failure)?;
+    notified.and(committed).map_err(failure)?;
+    Ok(rows)
 }
 
 /// The answer of a pipeline whose first failure is `error`. A statement
@@ -142,4 +152,21 @@ fn closed(error: &diesel::result::Error) -> bool {
             _
         )
     )
+}
+
+/// `SELECT pg_notify(...)` of `event`, if its message exists: a statement
+/// to send behind the message's insert in one transaction, which notifies
+/// only when the insert wrote the row. (On Citus the whole statement runs
+/// on the message's worker, whose notifications no one listens to: there
+/// the scope notifies at its commit instead.)
+fn notify_if_sent(event: &NewMessageEvent) -> Statement<Text> {
+    let notify = diesel::dsl::sql::<Text>("pg_notify(")
+        .bind::<Text, _>(event.channel())
+        .sql(", ")
+        .bind::<Text, _>(event.payload())
+        .sql(")::text");
+    let sent = skill_messages::table
+        .filter(skill_messages::tenant_id.eq(event.tenant_id))
+        .filter(skill_messages::id.eq(event.message_id));
+    Statement::new(diesel::select(notify).filter(diesel::dsl::exists(sent)))
 }

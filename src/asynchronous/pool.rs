@@ -13,11 +13,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 
 use super::pipeline::one_call;
 use super::scope::{AsyncTenantConn, begin, break_off, run_begun};
-use crate::calls::{Details, Inbox, MarkRead, MessageQuery, Respond, Send, UnreadCount};
+use crate::calls::{
+    Details, List, MarkAllRead, MarkRead, MessageQuery, Received, Respond, Send, Sent, UnreadCount,
+    Withdraw,
+};
 use crate::error::Error;
 use crate::ids::{SkillMessageId, TenantId, UserId};
 use crate::models::{NewSkillMessage, SkillMessage};
-use crate::page::Page;
+use crate::page::{Cursor, Page};
 use crate::pool::{PoolBuilder, PoolState};
 use crate::relations::SkillMessageDetails;
 use crate::scope_sql::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
@@ -117,12 +120,24 @@ impl AsyncPool {
     }
 
     /// Sends a skill message in a scope of its own, in one round trip; see
-    /// [`send_skill_message`](crate::send_skill_message).
+    /// [`send_skill_message`](crate::send_skill_message). Its new-message
+    /// event goes out in the same transaction.
+    ///
+    /// On a Citus cluster it takes the three round trips of a scope: the
+    /// event must be announced by a statement of its own, which the
+    /// coordinator runs once it knows the message was written.
     pub async fn send_skill_message(
         &self,
         tenant_id: TenantId,
         new: NewSkillMessage<'_>,
     ) -> Result<SkillMessage, Error> {
+        if self.settings.citus() {
+            return self
+                .with_tenant(tenant_id, async |tx| {
+                    super::send_skill_message(tx, new).await
+                })
+                .await;
+        }
         let call = Send::new(tenant_id, new);
         one_call(
             &mut *self.connection().await?,
@@ -141,7 +156,7 @@ impl AsyncPool {
         user_id: UserId,
         query: MessageQuery,
     ) -> Result<Page<SkillMessage>, Error> {
-        let call = Inbox::new(tenant_id, user_id, query);
+        let call = List::<_, Received>::new(tenant_id, user_id, query);
         one_call(
             &mut *self.connection().await?,
             tenant_id,
@@ -160,7 +175,7 @@ impl AsyncPool {
         user_id: UserId,
         query: MessageQuery,
     ) -> Result<Page<SkillMessageDetails>, Error> {
-        let call = Inbox::new(tenant_id, user_id, query);
+        let call = List::<_, Received>::new(tenant_id, user_id, query);
         one_call(
             &mut *self.connection().await?,
             tenant_id,
@@ -246,6 +261,68 @@ impl AsyncPool {
             message: message_id,
             user: acting_user_id,
             response,
+        });
+        one_call(
+            &mut *self.connection().await?,
+            tenant_id,
+            &self.settings,
+            call,
+        )
+        .await
+    }
+
+    /// One page of the messages a user sent, in one round trip; see
+    /// [`get_sent_messages_for_user`](crate::get_sent_messages_for_user).
+    pub async fn get_sent_messages_for_user(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        query: MessageQuery,
+    ) -> Result<Page<SkillMessage>, Error> {
+        let call = List::<_, Sent>::new(tenant_id, user_id, query);
+        one_call(
+            &mut *self.connection().await?,
+            tenant_id,
+            &self.settings,
+            call,
+        )
+        .await
+    }
+
+    /// Marks a user's messages read up to a position, in one round trip;
+    /// see [`mark_all_read`](crate::mark_all_read).
+    pub async fn mark_all_read(
+        &self,
+        tenant_id: TenantId,
+        user_id: UserId,
+        up_to: Cursor,
+    ) -> Result<u64, Error> {
+        let call = Ok(MarkAllRead {
+            tenant: tenant_id,
+            user: user_id,
+            up_to,
+        });
+        one_call(
+            &mut *self.connection().await?,
+            tenant_id,
+            &self.settings,
+            call,
+        )
+        .await
+    }
+
+    /// Withdraws a pending proposal, in one round trip; see
+    /// [`withdraw_message`](crate::withdraw_message).
+    pub async fn withdraw_message(
+        &self,
+        tenant_id: TenantId,
+        message_id: SkillMessageId,
+        acting_user_id: UserId,
+    ) -> Result<SkillMessage, Error> {
+        let call = Ok(Withdraw {
+            tenant: tenant_id,
+            message: message_id,
+            user: acting_user_id,
         });
         one_call(
             &mut *self.connection().await?,

@@ -7,6 +7,7 @@ use diesel_async::{
 };
 
 use crate::error::Error;
+use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::scope::commit_failure;
 use crate::scope_sql::ScopeSettings;
@@ -25,6 +26,8 @@ use crate::trace::Span;
 pub struct AsyncTenantConn<'a> {
     conn: &'a mut AsyncPgConnection,
     tenant_id: TenantId,
+    /// What the scope announces when it commits.
+    events: Vec<NewMessageEvent>,
 }
 
 impl AsyncTenantConn<'_> {
@@ -37,6 +40,11 @@ impl AsyncTenantConn<'_> {
     /// [`TenantConn::connection`](crate::TenantConn::connection).
     pub fn connection(&mut self) -> &mut AsyncPgConnection {
         self.conn
+    }
+
+    /// Announces `event` when the scope commits.
+    pub(crate) fn announce(&mut self, event: NewMessageEvent) {
+        self.events.push(event);
     }
 }
 
@@ -134,15 +142,16 @@ where
     E: From<Error>,
 {
     let span = Span::scope(tenant_id);
-    let outcome = span
-        .instrument(f(&mut AsyncTenantConn {
-            conn: &mut *conn,
-            tenant_id,
-        }))
-        .await;
+    let mut tx = AsyncTenantConn {
+        conn: &mut *conn,
+        tenant_id,
+        events: Vec::new(),
+    };
+    let outcome = span.instrument(f(&mut tx)).await;
+    let events = tx.events;
     match outcome {
         Ok(value) => {
-            let committed = commit(conn, settings).await;
+            let committed = commit(conn, settings, &events).await;
             span.outcome(if committed.is_ok() {
                 "committed"
             } else {
@@ -159,8 +168,12 @@ where
 }
 
 /// Commits the scope's transaction as the blocking scope does.
-async fn commit(conn: &mut AsyncPgConnection, settings: &ScopeSettings) -> Result<(), Error> {
-    match conn.batch_execute(&settings.commit_sql()).await {
+async fn commit(
+    conn: &mut AsyncPgConnection,
+    settings: &ScopeSettings,
+    events: &[NewMessageEvent],
+) -> Result<(), Error> {
+    match conn.batch_execute(&settings.commit_sql(events)).await {
         Ok(()) => {
             leave(conn);
             Ok(())

@@ -7,11 +7,14 @@ use diesel_async::methods::LoadQuery;
 
 use super::scope::AsyncTenantConn;
 use crate::call::{Call, FollowUp, Step};
-use crate::calls::{Details, Inbox, MarkRead, MessageQuery, Respond, Send, UnreadCount};
+use crate::calls::{
+    Details, List, MarkAllRead, MarkRead, MessageQuery, Received, Respond, Send, Sent, UnreadCount,
+    Withdraw,
+};
 use crate::error::Error;
 use crate::ids::{SkillMessageId, UserId};
 use crate::models::{NewSkillMessage, SkillMessage};
-use crate::page::Page;
+use crate::page::{Cursor, Page};
 use crate::relations::SkillMessageDetails;
 use crate::statement::Statement;
 use crate::status::Response;
@@ -33,15 +36,20 @@ where
     let answer = span
         .instrument(async {
             let call = call?;
+            let event = call.event();
             let rows = call.statement().load(tx.connection()).await?;
             span.rows(rows.len());
-            match call.answer(rows) {
+            let answer = match call.answer(rows) {
                 Step::Done(answer) => answer,
                 Step::FollowUp(follow_up) => {
                     let rows = follow_up.statement().load(tx.connection()).await?;
                     follow_up.answer(rows)
                 }
+            };
+            if let (Ok(_), Some(event)) = (&answer, event) {
+                tx.announce(event);
             }
+            answer
         })
         .await;
     span.outcome(call_outcome(&answer));
@@ -63,7 +71,7 @@ pub async fn get_messages_for_user(
     user_id: UserId,
     query: MessageQuery,
 ) -> Result<Page<SkillMessage>, Error> {
-    let call = Inbox::new(tx.tenant_id(), user_id, query);
+    let call = List::<_, Received>::new(tx.tenant_id(), user_id, query);
     run(tx, call).await
 }
 
@@ -74,7 +82,7 @@ pub async fn get_message_details_for_user(
     user_id: UserId,
     query: MessageQuery,
 ) -> Result<Page<SkillMessageDetails>, Error> {
-    let call = Inbox::new(tx.tenant_id(), user_id, query);
+    let call = List::<_, Received>::new(tx.tenant_id(), user_id, query);
     run(tx, call).await
 }
 
@@ -138,6 +146,47 @@ pub async fn update_message_status(
         message: message_id,
         user: acting_user_id,
         response,
+    };
+    run(tx, Ok(call)).await
+}
+
+/// [`get_sent_messages_for_user`](crate::get_sent_messages_for_user),
+/// awaited.
+pub async fn get_sent_messages_for_user(
+    tx: &mut AsyncTenantConn<'_>,
+    user_id: UserId,
+    query: MessageQuery,
+) -> Result<Page<SkillMessage>, Error> {
+    let call = List::<_, Sent>::new(tx.tenant_id(), user_id, query);
+    run(tx, call).await
+}
+
+/// [`mark_all_read`](crate::mark_all_read), awaited.
+pub async fn mark_all_read(
+    tx: &mut AsyncTenantConn<'_>,
+    user_id: UserId,
+    up_to: Cursor,
+) -> Result<u64, Error> {
+    let tenant = tx.tenant_id();
+    let call = MarkAllRead {
+        tenant,
+        user: user_id,
+        up_to,
+    };
+    run(tx, Ok(call)).await
+}
+
+/// [`withdraw_message`](crate::withdraw_message), awaited.
+pub async fn withdraw_message(
+    tx: &mut AsyncTenantConn<'_>,
+    message_id: SkillMessageId,
+    acting_user_id: UserId,
+) -> Result<SkillMessage, Error> {
+    let tenant = tx.tenant_id();
+    let call = Withdraw {
+        tenant,
+        message: message_id,
+        user: acting_user_id,
     };
     run(tx, Ok(call)).await
 }

@@ -1,4 +1,4 @@
-//! Listing a user's messages, a keyset page at a time.
+//! Listing the messages a user received or sent, a keyset page at a time.
 
 use std::marker::PhantomData;
 
@@ -103,12 +103,17 @@ impl MessageQuery {
         }
     }
 
-    /// `messages` narrowed to the received messages of `user` that this
-    /// query asks for, newest first, with one row more than the page so
-    /// that the caller knows whether another follows.
-    fn apply<Q: Narrowable>(&self, messages: Q, tenant: TenantId, user: UserId) -> Q {
+    /// `messages` narrowed to the messages of `user` (received or sent, as
+    /// `side` says) that this query asks for, newest first, with one row
+    /// more than the page so that the caller knows whether another follows.
+    /// Each side has its index, led by `(tenant_id, to_user_id)` or
+    /// `(tenant_id, from_user_id)`, then `(created_at DESC, id DESC)`.
+    fn apply<Q: Narrowable>(&self, messages: Q, tenant: TenantId, user: UserId, side: Side) -> Q {
         let mut page = FilterDsl::filter(messages, skill_messages::tenant_id.eq(tenant));
-        page = FilterDsl::filter(page, skill_messages::to_user_id.eq(user));
+        page = match side {
+            Side::Received => FilterDsl::filter(page, skill_messages::to_user_id.eq(user)),
+            Side::Sent => FilterDsl::filter(page, skill_messages::from_user_id.eq(user)),
+        };
         if let Some(after) = self.after {
             page = FilterDsl::filter(page, after.before());
         }
@@ -131,6 +136,7 @@ impl MessageQuery {
 pub(crate) trait Narrowable:
     FilterDsl<dsl::Eq<skill_messages::tenant_id, TenantId>, Output = Self>
     + FilterDsl<dsl::Eq<skill_messages::to_user_id, UserId>, Output = Self>
+    + FilterDsl<dsl::Eq<skill_messages::from_user_id, UserId>, Output = Self>
     + FilterDsl<Before, Output = Self>
     + FilterDsl<dsl::IsNull<skill_messages::read_at>, Output = Self>
     + FilterDsl<dsl::Eq<skill_messages::status, SkillMessageStatus>, Output = Self>
@@ -147,6 +153,7 @@ pub(crate) trait Narrowable:
 impl<Q> Narrowable for Q where
     Q: FilterDsl<dsl::Eq<skill_messages::tenant_id, TenantId>, Output = Q>
         + FilterDsl<dsl::Eq<skill_messages::to_user_id, UserId>, Output = Q>
+        + FilterDsl<dsl::Eq<skill_messages::from_user_id, UserId>, Output = Q>
         + FilterDsl<Before, Output = Q>
         + FilterDsl<dsl::IsNull<skill_messages::read_at>, Output = Q>
         + FilterDsl<dsl::Eq<skill_messages::status, SkillMessageStatus>, Output = Q>
@@ -169,7 +176,12 @@ pub(crate) trait Listing: Sized {
     type Row: Send + 'static;
 
     /// The page `query` asks for.
-    fn statement(query: &MessageQuery, tenant: TenantId, user: UserId) -> Statement<Self::SqlType>;
+    fn statement(
+        query: &MessageQuery,
+        tenant: TenantId,
+        user: UserId,
+        side: Side,
+    ) -> Statement<Self::SqlType>;
 
     /// The item a row makes.
     fn item(row: Self::Row) -> Self;
@@ -182,11 +194,16 @@ impl Listing for SkillMessage {
     type SqlType = dsl::SqlTypeOf<dsl::AsSelect<SkillMessage, Pg>>;
     type Row = SkillMessage;
 
-    fn statement(query: &MessageQuery, tenant: TenantId, user: UserId) -> Statement<Self::SqlType> {
+    fn statement(
+        query: &MessageQuery,
+        tenant: TenantId,
+        user: UserId,
+        side: Side,
+    ) -> Statement<Self::SqlType> {
         let messages = skill_messages::table
             .select(SkillMessage::as_select())
             .into_boxed();
-        Statement::new(query.apply(messages, tenant, user))
+        Statement::new(query.apply(messages, tenant, user, side))
     }
 
     fn item(row: SkillMessage) -> Self {
@@ -202,8 +219,13 @@ impl Listing for SkillMessageDetails {
     type SqlType = <details_query as Query>::SqlType;
     type Row = DetailsRow;
 
-    fn statement(query: &MessageQuery, tenant: TenantId, user: UserId) -> Statement<Self::SqlType> {
-        Statement::new(query.apply(details_query().into_boxed(), tenant, user))
+    fn statement(
+        query: &MessageQuery,
+        tenant: TenantId,
+        user: UserId,
+        side: Side,
+    ) -> Statement<Self::SqlType> {
+        Statement::new(query.apply(details_query().into_boxed(), tenant, user, side))
     }
 
     fn item(row: DetailsRow) -> Self {
@@ -215,15 +237,48 @@ impl Listing for SkillMessageDetails {
     }
 }
 
-/// A page of the messages a user received.
-pub(crate) struct Inbox<L> {
+/// Which of a user's messages a list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The messages the user received.
+    Received,
+    /// The messages the user sent.
+    Sent,
+}
+
+/// Names a list's side, and its operation.
+pub(crate) trait Sided {
+    /// The side.
+    const SIDE: Side;
+    /// The operation's name, for tracing.
+    const OPERATION: &'static str;
+}
+
+/// The messages a user received.
+pub(crate) struct Received;
+
+impl Sided for Received {
+    const SIDE: Side = Side::Received;
+    const OPERATION: &'static str = "get_messages_for_user";
+}
+
+/// The messages a user sent.
+pub(crate) struct Sent;
+
+impl Sided for Sent {
+    const SIDE: Side = Side::Sent;
+    const OPERATION: &'static str = "get_sent_messages_for_user";
+}
+
+/// A page of the messages of a user, on side `S`, as items `L`.
+pub(crate) struct List<L, S> {
     tenant: TenantId,
     user: UserId,
     query: MessageQuery,
-    listing: PhantomData<L>,
+    listing: PhantomData<(L, S)>,
 }
 
-impl<L> Inbox<L> {
+impl<L, S> List<L, S> {
     /// Refuses a page size out of range.
     pub(crate) fn new(tenant: TenantId, user: UserId, query: MessageQuery) -> Result<Self, Error> {
         Ok(Self {
@@ -235,40 +290,47 @@ impl<L> Inbox<L> {
     }
 }
 
-impl<L: Listing> Call for Inbox<L> {
+impl<L: Listing, S: Sided> Call for List<L, S> {
     type Output = Page<L>;
     type SqlType = L::SqlType;
     type Row = L::Row;
-    type FollowUp = EmptyPage<L>;
-    const OPERATION: &'static str = "get_messages_for_user";
+    type FollowUp = KnownUser<Page<L>>;
+    const OPERATION: &'static str = S::OPERATION;
 
     fn statement(&self) -> Statement<L::SqlType> {
-        L::statement(&self.query, self.tenant, self.user)
+        L::statement(&self.query, self.tenant, self.user, S::SIDE)
     }
 
-    fn answer(self, rows: Vec<L::Row>) -> Step<Page<L>, EmptyPage<L>> {
+    fn answer(self, rows: Vec<L::Row>) -> Step<Page<L>, KnownUser<Page<L>>> {
         if rows.is_empty() {
             // An empty page, or a user the tenant does not have?
-            return Step::FollowUp(EmptyPage {
-                tenant: self.tenant,
-                user: self.user,
-                listing: PhantomData,
-            });
+            return Step::FollowUp(KnownUser::new(self.tenant, self.user));
         }
         let items = rows.into_iter().map(L::item).collect();
         Step::Done(Ok(into_page(items, self.query.limit, L::position)))
     }
 }
 
-/// Tells an empty page from a user the tenant does not have.
-pub(crate) struct EmptyPage<L> {
+/// Tells an answer with nothing in it (an empty page, no message marked)
+/// from a user the tenant does not have.
+pub(crate) struct KnownUser<T> {
     tenant: TenantId,
     user: UserId,
-    listing: PhantomData<L>,
+    output: PhantomData<T>,
 }
 
-impl<L> FollowUp for EmptyPage<L> {
-    type Output = Page<L>;
+impl<T> KnownUser<T> {
+    pub(crate) fn new(tenant: TenantId, user: UserId) -> Self {
+        Self {
+            tenant,
+            user,
+            output: PhantomData,
+        }
+    }
+}
+
+impl<T: Default> FollowUp for KnownUser<T> {
+    type Output = T;
     type SqlType = Bool;
     type Row = bool;
 
@@ -276,12 +338,9 @@ impl<L> FollowUp for EmptyPage<L> {
         Statement::new(diesel::select(user_exists(self.tenant, self.user)))
     }
 
-    fn answer(self, rows: Vec<bool>) -> Result<Page<L>, Error> {
+    fn answer(self, rows: Vec<bool>) -> Result<T, Error> {
         match rows.first() {
-            Some(true) => Ok(Page {
-                items: Vec::new(),
-                next: None,
-            }),
+            Some(true) => Ok(T::default()),
             _ => Err(Error::UnknownUser(self.user)),
         }
     }

@@ -5,7 +5,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Timestamptz};
 
-use super::why_not::WhyNot;
+use super::why_not::{Act, WhyNot};
 use crate::call::{Call, Step};
 use crate::ids::{SkillMessageId, TenantId, UserId};
 use crate::models::SkillMessage;
@@ -66,7 +66,7 @@ impl Call for MarkRead {
             tenant: self.tenant,
             message: self.message,
             user: self.user,
-            answering: false,
+            act: Act::Read,
         };
         why_not.unless_updated(rows)
     }

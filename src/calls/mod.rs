@@ -2,24 +2,28 @@
 //! conditions they share.
 
 mod details;
-mod inbox;
+mod list;
+mod mark_all_read;
 mod mark_read;
 mod respond;
 mod send;
 mod unread;
 mod why_not;
+mod withdraw;
 
 use diesel::dsl::{self, exists};
 use diesel::prelude::*;
 
 pub(crate) use details::Details;
-pub(crate) use inbox::Inbox;
-pub use inbox::MessageQuery;
+pub use list::MessageQuery;
+pub(crate) use list::{List, Received, Sent};
+pub(crate) use mark_all_read::MarkAllRead;
 pub(crate) use mark_read::MarkRead;
 pub(crate) use respond::Respond;
 pub use send::MAX_MESSAGE_CHARS;
 pub(crate) use send::Send;
 pub(crate) use unread::UnreadCount;
+pub(crate) use withdraw::Withdraw;
 
 use crate::ids::{SkillId, TenantId, UserId};
 use crate::schema::{skills, users};

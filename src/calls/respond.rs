@@ -4,7 +4,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 
 use super::mark_read::{Returned, read_now, received};
-use super::why_not::WhyNot;
+use super::why_not::{Act, WhyNot};
 use crate::call::{Call, Step};
 use crate::ids::{SkillMessageId, TenantId, UserId};
 use crate::models::SkillMessage;
@@ -48,7 +48,7 @@ impl Call for Respond {
             tenant: self.tenant,
             message: self.message,
             user: self.user,
-            answering: true,
+            act: Act::Answer,
         };
         why_not.unless_updated(rows)
     }

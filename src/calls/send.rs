@@ -8,6 +8,7 @@ use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
 use super::{skill_exists, user_exists};
 use crate::call::{Call, FollowUp, Step};
 use crate::error::{Error, MessageProblem};
+use crate::events::NewMessageEvent;
 use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
 use crate::models::{NewSkillMessage, SkillMessage};
 use crate::relations::RECIPIENT;
@@ -113,6 +114,16 @@ impl Call for Send<'_> {
                 .do_nothing()
                 .returning(SkillMessage::as_returning()),
         )
+    }
+
+    fn event(&self) -> Option<NewMessageEvent> {
+        let new = &self.new;
+        Some(NewMessageEvent::new(
+            self.tenant,
+            self.id,
+            new.from_user_id,
+            new.to_user_id,
+        ))
     }
 
     fn answer(self, rows: Vec<SkillMessage>) -> Step<SkillMessage, UnknownReference> {

@@ -1,5 +1,5 @@
-//! The read-only look at a message that tells why marking it read or
-//! answering it changed nothing.
+//! The read-only look at a message that tells why marking it read,
+//! answering it or withdrawing it changed nothing.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -12,13 +12,23 @@ use crate::schema::skill_messages;
 use crate::statement::Statement;
 use crate::status::SkillMessageStatus;
 
-/// Why an update of a message by its would-be recipient touched no row.
+/// Why an update of a message touched no row.
 pub(crate) struct WhyNot {
     pub(crate) tenant: TenantId,
     pub(crate) message: SkillMessageId,
     pub(crate) user: UserId,
-    /// Whether the update was an answer, which needs the message pending.
-    pub(crate) answering: bool,
+    pub(crate) act: Act,
+}
+
+/// What the update did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Act {
+    /// The recipient marks it read.
+    Read,
+    /// The recipient answers it, which needs it pending.
+    Answer,
+    /// The sender withdraws it, which needs it pending.
+    Withdraw,
 }
 
 impl WhyNot {
@@ -46,14 +56,20 @@ impl FollowUp for WhyNot {
     }
 
     fn answer(self, rows: Vec<SkillMessage>) -> Result<SkillMessage, Error> {
-        let message_id = self.message;
-        Err(match rows.into_iter().next() {
-            None => Error::NotFound(message_id),
-            Some(found) if found.to_user_id != self.user => Error::NotRecipient {
+        let (message_id, user_id) = (self.message, self.user);
+        let Some(found) = rows.into_iter().next() else {
+            return Err(Error::NotFound(message_id));
+        };
+        Err(match self.act {
+            Act::Withdraw if found.from_user_id != user_id => Error::NotSender {
                 message_id,
-                user_id: self.user,
+                user_id,
             },
-            Some(found) if self.answering && found.status != SkillMessageStatus::Pending => {
+            Act::Read | Act::Answer if found.to_user_id != user_id => Error::NotRecipient {
+                message_id,
+                user_id,
+            },
+            Act::Answer | Act::Withdraw if found.status != SkillMessageStatus::Pending => {
                 Error::AlreadyResponded {
                     message_id,
                     status: found.status,
@@ -61,7 +77,7 @@ impl FollowUp for WhyNot {
             }
             // The message was committed by another transaction after the
             // update looked: to the update, it did not exist.
-            Some(_) => Error::NotFound(message_id),
+            _ => Error::NotFound(message_id),
         })
     }
 }
