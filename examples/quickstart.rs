@@ -1,5 +1,6 @@
 //! The crate in one run: migrate, provision two tenants, send a grouping
-//! proposal, read the recipient's inbox, mark it read, accept it, and look
+//! proposal, read the recipient's inbox, mark it read, accept it, list what
+//! the sender sent, withdraw a proposal, mark a whole inbox read, and look
 //! from the other tenant (which sees nothing of it).
 //!
 //! ```sh
@@ -16,9 +17,9 @@ use std::error::Error as StdError;
 
 use diesel::prelude::*;
 use skill_messages::{
-    Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageDetails,
-    get_message_details_for_user, get_unread_count_for_user, mark_message_read, send_skill_message,
-    update_message_status,
+    Cursor, Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageDetails,
+    get_message_details_for_user, get_sent_messages_for_user, get_unread_count_for_user,
+    mark_all_read, mark_message_read, send_skill_message, update_message_status, withdraw_message,
 };
 
 fn main() -> Result<(), Box<dyn StdError>> {
@@ -84,6 +85,64 @@ fn main() -> Result<(), Box<dyn StdError>> {
             .map(|t| t.to_rfc3339())
             .unwrap_or_default(),
         pool.with_tenant(acme.id, |tx| get_unread_count_for_user(tx, grace))?
+    );
+
+    // The sender's side: what Ada sent, and a proposal she takes back.
+    let second_thought = NewSkillMessage {
+        message: "On second thought, Compilers could go under Analytical Engines?",
+        ..proposal
+    };
+    let withdrawn = pool.with_tenant(acme.id, |tx| {
+        let sent = send_skill_message(tx, second_thought)?;
+        withdraw_message(tx, sent.id, ada)
+    })?;
+    println!(
+        "Ada sent a second proposal and took it back ({}).",
+        withdrawn.status
+    );
+    let sent_by_ada = pool.with_tenant(acme.id, |tx| {
+        get_sent_messages_for_user(tx, ada, MessageQuery::new())
+    })?;
+    println!("Ada's sent messages, newest first:");
+    for m in &sent_by_ada.items {
+        println!("  [{}] {}", m.status, m.message);
+    }
+
+    // Grace marks everything she has seen read in one call; what arrives
+    // after stays unread.
+    let reminders = pool.with_tenant(acme.id, |tx| {
+        (0..3)
+            .map(|i| {
+                let text = format!("Reminder {i}: shall we group them?");
+                send_skill_message(
+                    tx,
+                    NewSkillMessage {
+                        message: &text,
+                        ..proposal
+                    },
+                )
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    })?;
+    let seen = reminders.last().map(Cursor::after).ok_or("no reminder")?;
+    let late = pool.with_tenant(acme.id, |tx| {
+        send_skill_message(
+            tx,
+            NewSkillMessage {
+                message: "One more thing.",
+                ..proposal
+            },
+        )
+    })?;
+    let (marked, unread) = pool.with_tenant(acme.id, |tx| {
+        Ok((
+            mark_all_read(tx, grace, seen)?,
+            get_unread_count_for_user(tx, grace)?,
+        ))
+    })?;
+    println!(
+        "Grace marked {marked} read at once; {unread} unread left (\"{}\").\n",
+        late.message
     );
 
     // From Globex, Acme's rows do not exist.

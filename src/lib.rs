@@ -16,14 +16,20 @@
 //! - The five service functions: [`send_skill_message`],
 //!   [`get_messages_for_user`] (and [`get_message_details_for_user`]),
 //!   [`get_unread_count_for_user`], [`mark_message_read`] and
-//!   [`update_message_status`]. Each returns an [`Error`] a caller can
-//!   `match`. A refusal ([`Error::is_refusal`]) writes nothing and leaves
-//!   the scope usable; only a database failure aborts it.
+//!   [`update_message_status`]; and beyond them
+//!   [`get_sent_messages_for_user`], [`mark_all_read`] and
+//!   [`withdraw_message`]. Each returns an [`Error`] a caller can `match`.
+//!   A refusal ([`Error::is_refusal`]) writes nothing and leaves the scope
+//!   usable; only a database failure aborts it.
+//! - A send that commits announces a [`NewMessageEvent`] on its tenant's
+//!   channel, which a [`Listener`] hears.
+//! - With the `async` feature, `skill_messages::asynchronous` is the same over
+//!   diesel-async, with calls of one round trip.
 //!
 //! The crate re-exports [`diesel`], [`uuid`] and [`chrono`], whose types its
-//! API uses. Features, both off by default: `serde` (serialization of the
-//! models, ids, statuses, pages and cursors) and `tracing` (spans for scopes
-//! and calls).
+//! API uses. Features, all off by default: `async` (the async face), `serde`
+//! (serialization of the models, ids, statuses, pages, cursors and events)
+//! and `tracing` (spans for scopes and calls).
 //!
 //! ```
 //! use skill_messages::{
