@@ -1,12 +1,13 @@
-//! The five service calls as every section makes them, and the connections
-//! they run on.
+//! The service calls as every section makes them (the five, and the three
+//! beyond them), and the connections they run on.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
 use skill_messages::{
-    Error, MessageQuery, NewSkillMessage, Pool, Response, get_messages_for_user,
-    get_unread_count_for_user, mark_message_read, send_skill_message, update_message_status,
+    Cursor, Error, MessageQuery, NewSkillMessage, Pool, Response, get_messages_for_user,
+    get_sent_messages_for_user, get_unread_count_for_user, mark_all_read, mark_message_read,
+    send_skill_message, update_message_status, withdraw_message,
 };
 
 use crate::common::{self, TestDb, with_params};
@@ -20,6 +21,12 @@ pub enum Op {
     Send,
     MarkRead,
     Respond,
+    /// The three beyond the five: a page of sent messages, ...
+    SentList,
+    /// ... every unread message of a user marked read up to a position, ...
+    MarkAllRead,
+    /// ... and a pending proposal withdrawn by its sender.
+    Withdraw,
 }
 
 /// The text of every message the benchmark sends.
@@ -28,6 +35,9 @@ pub const MESSAGE: &str = "Would you group this skill under yours?";
 impl Op {
     pub const ALL: [Op; 5] = [Op::List, Op::Count, Op::Send, Op::MarkRead, Op::Respond];
 
+    /// The calls beyond the five.
+    pub const BEYOND: [Op; 3] = [Op::SentList, Op::MarkAllRead, Op::Withdraw];
+
     pub fn name(self) -> &'static str {
         match self {
             Op::List => "get_messages_for_user",
@@ -35,6 +45,9 @@ impl Op {
             Op::Send => "send_skill_message",
             Op::MarkRead => "mark_message_read",
             Op::Respond => "update_message_status",
+            Op::SentList => "get_sent_messages_for_user",
+            Op::MarkAllRead => "mark_all_read",
+            Op::Withdraw => "withdraw_message",
         }
     }
 
@@ -46,6 +59,9 @@ impl Op {
             Op::Send => "send",
             Op::MarkRead => "mark_read",
             Op::Respond => "respond",
+            Op::SentList => "sent_list",
+            Op::MarkAllRead => "mark_all_read",
+            Op::Withdraw => "withdraw",
         }
     }
 
@@ -58,6 +74,9 @@ impl Op {
             Op::Send => statements::SEND,
             Op::MarkRead => statements::MARK_READ,
             Op::Respond => statements::RESPOND,
+            Op::SentList => statements::SENT,
+            Op::MarkAllRead => statements::MARK_ALL_READ,
+            Op::Withdraw => statements::WITHDRAW,
         }
     }
 
@@ -103,12 +122,46 @@ impl Op {
                 })
                 .map(drop)
             }
+            Op::SentList => pool
+                .with_tenant(pair.tenant_id, |tx| {
+                    get_sent_messages_for_user(tx, pair.user_id, MessageQuery::new())
+                })
+                .map(drop),
+            Op::MarkAllRead => {
+                let d = items.digest[n];
+                pool.with_tenant(d.tenant_id, |tx| {
+                    mark_all_read(tx, d.user_id, Cursor::up_to(d.up_to))
+                })
+                .map(drop)
+            }
+            Op::Withdraw => {
+                let w = items.withdraw[n];
+                pool.with_tenant(w.tenant_id, |tx| {
+                    withdraw_message(tx, w.message_id, w.from_user_id)
+                })
+                .map(drop)
+            }
         }
     }
 
-    /// Work items that must not repeat (a message read or answered once).
+    /// Work items that must not repeat (a message read, answered or
+    /// withdrawn once, a user's unread messages marked read once).
     pub fn consumes_items(self) -> bool {
-        matches!(self, Op::MarkRead | Op::Respond)
+        matches!(
+            self,
+            Op::MarkRead | Op::Respond | Op::MarkAllRead | Op::Withdraw
+        )
+    }
+
+    /// How many work items a consuming operation has.
+    pub fn items_len(self, items: &Items) -> usize {
+        match self {
+            Op::MarkRead => items.unread.len(),
+            Op::Respond => items.pending.len(),
+            Op::MarkAllRead => items.digest.len(),
+            Op::Withdraw => items.withdraw.len(),
+            Op::List | Op::Count | Op::Send | Op::SentList => items.pairs.len(),
+        }
     }
 }
 

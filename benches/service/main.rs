@@ -1,8 +1,10 @@
 //! What the crate costs, against a real PostgreSQL: the five service calls
-//! on 1 and 4 connections beside pgbench running the same transactions, round
-//! trips counted on the wire, the overhead of row-level security, plans and
-//! latency at 200,000 and at 1,000,000 messages, deep pages, a page deep in a
-//! group of messages sent at the same instant, and memory.
+//! on 1 and 4 connections beside pgbench running the same transactions, and
+//! the three beyond them likewise, round trips counted on the wire, the
+//! overhead of row-level security, plans and latency at 200,000 and at
+//! 1,000,000 messages, deep pages, a page deep in a group of messages sent at
+//! the same instant, memory, and (feature `async`) the async face beside the
+//! blocking one and pgbench, on loopback and through a delaying proxy.
 //!
 //! ```sh
 //! cargo bench --bench service                  # 200,000 messages
@@ -10,16 +12,20 @@
 //! ```
 //!
 //! `--calls N` sets the calls per measurement (default 1000; 400 in
-//! scale-out); `--only` takes a comma-separated list of throughput,
-//! round-trips, rls, scale, deep-pages, tie-group, scale-out; `--ops` a
-//! comma-separated list of list, count, send, mark_read, respond.
+//! scale-out, 500 in async); `--only` takes a comma-separated list of
+//! throughput, beyond, round-trips, rls, scale, deep-pages, tie-group,
+//! scale-out, async; `--ops` a comma-separated list of list, count, send,
+//! mark_read, respond, sent_list, mark_all_read, withdraw.
 //!
 //! It seeds a database of its own on the server `DATABASE_URL` names (the
 //! test harness's), checks that the statements it mirrors are the ones the
 //! crate prepares ([`statements`]), prints a report, and drops the database.
 //! The scale-out section runs only when `--only` names it: it needs PgBouncer
 //! and a Citus cluster (`BENCH_PGBOUNCER`, `BENCH_CITUS_URL`), which
-//! `scripts/bench-scale-out` starts. BENCHMARKS.md records the figures.
+//! `scripts/bench-scale-out` starts. So does the async section, which needs
+//! the `async` feature (`cargo bench --bench service --features async --
+//! --only async`) and takes several minutes. BENCHMARKS.md records the
+//! figures.
 //!
 //! One module per part of the report, in the order it prints them:
 //!
@@ -28,6 +34,8 @@
 //!   connections they run on;
 //! - [`throughput`]: throughput and latency beside [`pgbench`], with the CPU
 //!   both use ([`cpu`]);
+//! - [`beyond`]: the same for the three calls beyond the five, and their
+//!   plans;
 //! - [`round_trips`]: round trips counted on the wire by a proxy;
 //! - [`rls`]: the overhead of row-level security, timed in the server by the
 //!   functions of [`server_timed`] and as whole calls;
@@ -37,16 +45,25 @@
 //!   `created_at`, beside page one;
 //! - [`scale_out`]: the calls on plain PostgreSQL with and without the
 //!   prepared-statement cache, through PgBouncer, and on Citus;
+//! - `async_face` (feature `async`): the async face's one-call methods and
+//!   scopes beside the blocking face and pgbench, its scripts pipelined and
+//!   not, on loopback and through a proxy that delays each direction
+//!   (`net`);
 //! - [`statements`]: the crate's statements, which every mirror is made from;
 //! - [`report`]: what the sections share to print their figures.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+#[cfg(feature = "async")]
+mod async_face;
+mod beyond;
 mod calls;
 mod cpu;
 mod deep_pages;
 mod memory;
+#[cfg(feature = "async")]
+mod net;
 mod pgbench;
 mod plans;
 mod report;
@@ -82,8 +99,9 @@ fn main() {
     };
     let calls: Option<usize> = value("--calls").map(|c| c.parse().expect("--calls N"));
     let only = value("--only");
-    const SECTIONS: [&str; 6] = [
+    const SECTIONS: [&str; 7] = [
         "throughput",
+        "beyond",
         "round-trips",
         "rls",
         "scale",
@@ -93,8 +111,8 @@ fn main() {
     if let Some(only) = &only {
         for part in only.split(',') {
             assert!(
-                SECTIONS.contains(&part) || part == "scale-out",
-                "--only takes a comma-separated list of {}, scale-out; not {part}",
+                SECTIONS.contains(&part) || part == "scale-out" || part == "async",
+                "--only takes a comma-separated list of {}, scale-out, async; not {part}",
                 SECTIONS.join(", ")
             );
         }
@@ -109,16 +127,45 @@ fn main() {
         .is_some_and(|o| o.split(',').any(|p| p == "scale-out"));
     // Before anything is seeded: fails at once when they are missing.
     let targets = scale_out.then(scale_out::Targets::from_env);
+    // Only when named too: it takes several minutes, and the work items of
+    // the throughput section.
+    let async_face = only
+        .as_deref()
+        .is_some_and(|o| o.split(',').any(|p| p == "async"));
+    assert!(
+        !async_face || cfg!(feature = "async"),
+        "the async section needs the async feature: cargo bench --bench service --features \
+         async -- --only async"
+    );
 
-    let ops: Vec<Op> = Op::ALL
-        .into_iter()
-        .filter(|op| value("--ops").is_none_or(|o| o.split(',').any(|n| n == op.script())))
-        .collect();
-    if SECTIONS.into_iter().any(wanted) {
+    if let Some(names) = value("--ops") {
+        for name in names.split(',') {
+            assert!(
+                Op::ALL
+                    .into_iter()
+                    .chain(Op::BEYOND)
+                    .any(|op| op.script() == name),
+                "--ops takes a comma-separated list of list, count, send, mark_read, respond, \
+                 sent_list, mark_all_read, withdraw; not {name}"
+            );
+        }
+    }
+    let chosen = |all: &[Op]| -> Vec<Op> {
+        all.iter()
+            .copied()
+            .filter(|op| value("--ops").is_none_or(|o| o.split(',').any(|n| n == op.script())))
+            .collect()
+    };
+    let ops = chosen(&Op::ALL);
+    let beyond_ops = chosen(&Op::BEYOND);
+    if SECTIONS.into_iter().any(wanted) || async_face {
         let db = TestDb::new();
         let mut admin = db.admin();
         let started = Instant::now();
         seed::seed(&mut admin, &size);
+        if wanted("beyond") || async_face {
+            seed::seed_beyond(&mut admin, &size);
+        }
         let items = Items::load(&mut admin);
         println!("# skill-messages benchmark, size {}", size.name);
         println!();
@@ -131,12 +178,23 @@ fn main() {
             size.messages,
             started.elapsed().as_secs_f64()
         );
+        if !items.digest.is_empty() {
+            println!(
+                "For the calls beyond the five: {} more users, each the recipient of {} unread \
+                 messages.",
+                items.digest.len(),
+                seed::DIGEST_UNREAD
+            );
+        }
         println!("{}", report::server_facts(&mut admin));
         statements::check(&calls::pool(&db, 1), &items);
         println!("The statements the benchmark mirrors are the ones the crate prepares.");
 
         if wanted("throughput") {
             throughput::throughput(&db, &items, calls.unwrap_or(1_000), &ops);
+        }
+        if wanted("beyond") {
+            beyond::beyond(&db, &items, calls.unwrap_or(1_000), &beyond_ops);
         }
         if wanted("round-trips") {
             round_trips::round_trips(&db, &items);
@@ -152,6 +210,16 @@ fn main() {
         }
         if wanted("tie-group") {
             tie_group::tie_group(&db, &mut admin);
+        }
+        #[cfg(feature = "async")]
+        if async_face {
+            // After the items the throughput section took, if it ran.
+            let first = if wanted("throughput") {
+                throughput::items_needed(calls.unwrap_or(1_000), throughput::REPEATS)
+            } else {
+                0
+            };
+            async_face::async_face(&db, &items, calls, &ops, first);
         }
     }
     if let Some(targets) = &targets {

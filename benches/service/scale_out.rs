@@ -557,6 +557,9 @@ fn explain_on_citus(config: &Config) {
                             ],
                         ),
                     ),
+                    Op::SentList | Op::MarkAllRead | Op::Withdraw => {
+                        unreachable!("the five calls only")
+                    }
                 };
                 let plan = pool
                     .with_tenant(tenant, |tx| {

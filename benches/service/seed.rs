@@ -1,6 +1,7 @@
 //! The data: tenants, users, skills and messages seeded with server-side
 //! SQL, and the work items the crate and pgbench share.
 
+use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use skill_messages::{SkillId, SkillMessageId, TenantId, UserId};
@@ -150,6 +151,64 @@ pub fn seed(admin: &mut PgConnection, size: &Size) {
     settle(admin);
 }
 
+/// Users seeded for `mark_all_read`, each for one call (`bench_digest`):
+/// enough for the beyond section's measurements at 1,000 calls.
+pub const DIGEST_USERS: usize = 24_000;
+
+/// Unread messages each digest user received: what one `mark_all_read`
+/// marks.
+pub const DIGEST_UNREAD: usize = 4;
+
+/// Adds what the calls beyond the five act on: [`DIGEST_USERS`] users
+/// spread over the tenants (the deep-paging one aside), each the recipient
+/// of exactly [`DIGEST_UNREAD`] messages, unread and pending, from users of
+/// its tenant, sent during the day before the seeding and of nobody else's
+/// (`bench_digest`: a `mark_all_read` up to the seeding's time marks all of
+/// them and nothing else); and the seeded unread messages, pending, in an
+/// order of their own, with their senders (`bench_withdraw`).
+pub fn seed_beyond(admin: &mut PgConnection, size: &Size) {
+    let per_tenant = DIGEST_USERS.div_ceil(size.tenants);
+    let sql = format!(
+        "SET session_replication_role = replica;
+         SELECT setseed(0.17);
+         CREATE TABLE bench_withdraw AS
+           SELECT (row_number() OVER (ORDER BY random()) - 1)::int AS n, m.tenant_id,
+                  m.id AS message_id, m.from_user_id
+           FROM bench_unread b JOIN skill_messages m ON (m.tenant_id, m.id) = (b.tenant_id, b.message_id);
+         CREATE TEMP TABLE regular_users AS
+           SELECT u.tenant_id, array_agg(u.id ORDER BY u.id) AS ids
+           FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE t.slug <> 'heavy'
+           GROUP BY u.tenant_id;
+         CREATE TEMP TABLE regular_skills AS
+           SELECT tenant_id, array_agg(id ORDER BY id) AS ids FROM skills
+           WHERE tenant_id IN (SELECT tenant_id FROM regular_users) GROUP BY tenant_id;
+         INSERT INTO users (tenant_id, email, display_name)
+           SELECT t.id, 'digest' || d || '@' || t.slug || '.example', 'Digest ' || d
+           FROM tenants t, generate_series(1, {per_tenant}) d WHERE t.slug <> 'heavy';
+         INSERT INTO skill_messages (tenant_id, from_user_id, to_user_id, subject_skill_id,
+                                     message, created_at)
+           SELECT u.tenant_id, ru.ids[1 + floor(random() * {users})::int], u.id,
+                  rs.ids[1 + floor(random() * {skills})::int], 'Digest message #' || k,
+                  now() - random() * interval '1 day'
+           FROM users u JOIN regular_users ru USING (tenant_id) JOIN regular_skills rs USING (tenant_id),
+                generate_series(1, {DIGEST_UNREAD}) k
+           WHERE u.email LIKE 'digest%';
+         CREATE TABLE bench_digest AS
+           SELECT (row_number() OVER (ORDER BY random()) - 1)::int AS n, tenant_id,
+                  id AS user_id, now() AS up_to
+           FROM users WHERE email LIKE 'digest%';
+         ALTER TABLE bench_digest ADD PRIMARY KEY (n);
+         ALTER TABLE bench_withdraw ADD PRIMARY KEY (n);
+         GRANT SELECT ON bench_digest, bench_withdraw TO skill_messages_app;
+         SET session_replication_role = DEFAULT;
+         DROP TABLE regular_users, regular_skills;",
+        users = size.users,
+        skills = size.skills,
+    );
+    admin.batch_execute(&sql).expect("seed the digest users");
+    settle(admin);
+}
+
 /// Starts from settled tables and an empty write-ahead log backlog.
 fn settle(admin: &mut PgConnection) {
     for sql in ["VACUUM ANALYZE", "CHECKPOINT"] {
@@ -185,11 +244,37 @@ pub struct Target {
     pub to_user_id: UserId,
 }
 
-/// The work items, in the order of their `n`.
+/// A user with [`DIGEST_UNREAD`] unread messages, all sent before
+/// `up_to`.
+#[derive(QueryableByName, Clone, Copy)]
+pub struct Digest {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub tenant_id: TenantId,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub user_id: UserId,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub up_to: DateTime<Utc>,
+}
+
+/// A pending message and its sender.
+#[derive(QueryableByName, Clone, Copy)]
+pub struct Sent {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub tenant_id: TenantId,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub message_id: SkillMessageId,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub from_user_id: UserId,
+}
+
+/// The work items, in the order of their `n`; `digest` and `withdraw` are
+/// empty unless [`seed_beyond`] ran.
 pub struct Items {
     pub pairs: Vec<Pair>,
     pub unread: Vec<Target>,
     pub pending: Vec<Target>,
+    pub digest: Vec<Digest>,
+    pub withdraw: Vec<Sent>,
 }
 
 impl Items {
@@ -202,10 +287,33 @@ impl Items {
                 .load::<Target>(admin)
                 .expect("load the targets")
         };
+        #[derive(QueryableByName)]
+        struct Exists {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            exists: bool,
+        }
+        let beyond = diesel::sql_query("SELECT to_regclass('bench_digest') IS NOT NULL AS exists")
+            .get_result::<Exists>(admin)
+            .expect("look for the digest users")
+            .exists;
+        let (digest, withdraw) = if beyond {
+            (
+                diesel::sql_query("SELECT * FROM bench_digest ORDER BY n")
+                    .load(admin)
+                    .expect("load the digest users"),
+                diesel::sql_query("SELECT * FROM bench_withdraw ORDER BY n")
+                    .load(admin)
+                    .expect("load the messages to withdraw"),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Items {
             pairs,
             unread: targets("bench_unread", admin),
             pending: targets("bench_pending", admin),
+            digest,
+            withdraw,
         }
     }
 }

@@ -8,8 +8,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use skill_messages::{
-    Error, MessageQuery, NewSkillMessage, Pool, Response, get_messages_for_user,
-    get_unread_count_for_user, mark_message_read, send_skill_message, update_message_status,
+    Cursor, Error, MessageQuery, NewSkillMessage, Pool, Response, get_messages_for_user,
+    get_sent_messages_for_user, get_unread_count_for_user, mark_all_read, mark_message_read,
+    send_skill_message, update_message_status, withdraw_message,
 };
 
 use crate::calls::MESSAGE;
@@ -99,6 +100,44 @@ pub const RESPOND: &str = "UPDATE \"skill_messages\" SET \"status\" = $1, \"resp
      \"skill_messages\".\"message\", \"skill_messages\".\"status\", \"skill_messages\".\"read_at\", \
      \"skill_messages\".\"responded_at\", \"skill_messages\".\"created_at\"";
 
+/// `get_sent_messages_for_user`, the first page: tenant, sender, page
+/// size + 1.
+pub const SENT: &str = "SELECT \"skill_messages\".\"id\", \"skill_messages\".\"tenant_id\", \
+     \"skill_messages\".\"from_user_id\", \"skill_messages\".\"to_user_id\", \
+     \"skill_messages\".\"subject_skill_id\", \"skill_messages\".\"proposed_parent_skill_id\", \
+     \"skill_messages\".\"message\", \"skill_messages\".\"status\", \"skill_messages\".\"read_at\", \
+     \"skill_messages\".\"responded_at\", \"skill_messages\".\"created_at\" \
+     FROM \"skill_messages\" WHERE ((\"skill_messages\".\"tenant_id\" = $1) AND \
+     (\"skill_messages\".\"from_user_id\" = $2)) \
+     ORDER BY \"skill_messages\".\"created_at\" DESC, \"skill_messages\".\"id\" DESC LIMIT $3";
+
+/// `mark_all_read`: tenant, recipient, the position's `created_at` and id.
+pub const MARK_ALL_READ: &str = "UPDATE \"skill_messages\" SET \"read_at\" = CURRENT_TIMESTAMP \
+     WHERE ((((\"skill_messages\".\"tenant_id\" = $1) AND (\"skill_messages\".\"to_user_id\" = $2)) \
+     AND (\"skill_messages\".\"read_at\" IS NULL)) AND \
+     (\"skill_messages\".\"created_at\", \"skill_messages\".\"id\") <= ($3, $4)) \
+     RETURNING \"skill_messages\".\"id\"";
+
+/// `withdraw_message`: `withdrawn`, tenant, message, sender, `pending`.
+pub const WITHDRAW: &str = "UPDATE \"skill_messages\" SET \"status\" = $1, \"responded_at\" = CURRENT_TIMESTAMP \
+     WHERE ((((\"skill_messages\".\"tenant_id\" = $2) AND (\"skill_messages\".\"id\" = $3)) \
+     AND (\"skill_messages\".\"from_user_id\" = $4)) AND (\"skill_messages\".\"status\" = $5)) \
+     RETURNING \"skill_messages\".\"id\", \"skill_messages\".\"tenant_id\", \
+     \"skill_messages\".\"from_user_id\", \"skill_messages\".\"to_user_id\", \
+     \"skill_messages\".\"subject_skill_id\", \"skill_messages\".\"proposed_parent_skill_id\", \
+     \"skill_messages\".\"message\", \"skill_messages\".\"status\", \"skill_messages\".\"read_at\", \
+     \"skill_messages\".\"responded_at\", \"skill_messages\".\"created_at\"";
+
+/// The async face's notification of a new message, sent in the one-call
+/// scope's pipeline behind the send: channel, payload, tenant, message.
+pub const NOTIFY_IF_SENT: &str = "SELECT pg_notify($1, $2)::text WHERE EXISTS (SELECT \
+     \"skill_messages\".\"id\", \"skill_messages\".\"tenant_id\", \
+     \"skill_messages\".\"from_user_id\", \"skill_messages\".\"to_user_id\", \
+     \"skill_messages\".\"subject_skill_id\", \"skill_messages\".\"proposed_parent_skill_id\", \
+     \"skill_messages\".\"message\", \"skill_messages\".\"status\", \"skill_messages\".\"read_at\", \
+     \"skill_messages\".\"responded_at\", \"skill_messages\".\"created_at\" FROM \"skill_messages\" \
+     WHERE ((\"skill_messages\".\"tenant_id\" = $3) AND (\"skill_messages\".\"id\" = $4)))";
+
 /// `sql` with its parameters `$1`, `$2`, ... replaced by `values` (SQL
 /// expressions: quoted literals, variables of a PL/pgSQL function, ...).
 pub fn bind(sql: &str, values: &[&str]) -> String {
@@ -183,10 +222,13 @@ impl From<Error> for Checked {
     }
 }
 
-/// Makes each of the five calls once (the inbox also after a cursor) in one
-/// scope on a new connection of the crate's default pool, reads the
+/// Makes each of the eight calls once (the inbox also after a cursor) in
+/// one scope on a new connection of the crate's default pool, reads the
 /// statements the crate prepared, and rolls the scope back. Panics unless
-/// they are exactly the mirrors above: one each, and nothing else.
+/// they are exactly the mirrors above: one each, and nothing else. (Each
+/// call succeeds, so that no follow-up statement runs: the sent list and
+/// the withdrawal act on the message the check sends, and marking all
+/// read finds the unread message it then marks read again.)
 pub fn check(pool: &Pool, items: &Items) {
     let pair = items.pairs[0];
     // A message of the same tenant, unread and so still pending.
@@ -203,7 +245,7 @@ pub fn check(pool: &Pool, items: &Items) {
             MessageQuery::new().limit(1).after(page.next),
         )?;
         get_unread_count_for_user(tx, pair.user_id)?;
-        send_skill_message(
+        let sent = send_skill_message(
             tx,
             NewSkillMessage {
                 from_user_id: pair.user_id,
@@ -213,8 +255,12 @@ pub fn check(pool: &Pool, items: &Items) {
                 message: MESSAGE,
             },
         )?;
+        get_sent_messages_for_user(tx, pair.user_id, MessageQuery::new())?;
+        let marked = mark_all_read(tx, target.to_user_id, Cursor::up_to(chrono::Utc::now()))?;
+        assert!(marked > 0, "mark_all_read marked nothing");
         mark_message_read(tx, target.message_id, target.to_user_id)?;
         update_message_status(tx, target.message_id, target.to_user_id, Response::Declined)?;
+        withdraw_message(tx, sent.id, pair.user_id)?;
         let statements = prepared(tx.connection()).map_err(Error::from)?;
         // Roll back: the check leaves the data as seeded.
         Err(Checked::Prepared(statements))
@@ -224,13 +270,17 @@ pub fn check(pool: &Pool, items: &Items) {
         Err(Checked::Failed(error)) => panic!("the check of the statements failed: {error}"),
         Ok(()) => unreachable!("the check always rolls back"),
     };
-    for returning in [INBOX, INBOX_AFTER, SEND, MARK_READ, RESPOND] {
-        assert!(
-            returning.contains(COLUMNS),
-            "COLUMNS differs from {returning}"
-        );
-    }
-    let mut expected = vec![INBOX, INBOX_AFTER, COUNT, SEND, MARK_READ, RESPOND];
+    let mut expected = vec![
+        INBOX,
+        INBOX_AFTER,
+        COUNT,
+        SEND,
+        MARK_READ,
+        RESPOND,
+        SENT,
+        MARK_ALL_READ,
+        WITHDRAW,
+    ];
     statements.sort();
     expected.sort();
     assert!(
@@ -239,4 +289,10 @@ pub fn check(pool: &Pool, items: &Items) {
          scripts in benches/pgbench/ to these, as the crate prepares them:\n\n{}",
         statements.join("\n\n")
     );
+    for returning in [INBOX, INBOX_AFTER, SEND, MARK_READ, RESPOND, SENT, WITHDRAW] {
+        assert!(
+            returning.contains(COLUMNS),
+            "COLUMNS differs from {returning}"
+        );
+    }
 }

@@ -102,17 +102,39 @@ pub fn measure_on(
 
 /// Measurements are repeated this many times, crate and pgbench in turn,
 /// each going first in half of them.
-const REPEATS: usize = 10;
+pub const REPEATS: usize = 10;
 
 /// Items reserved for one measurement of a consuming operation.
 pub fn item_range(calls: usize) -> usize {
     calls + 64
 }
 
+/// Items the measurements of [`table`] take from each consuming
+/// operation's, from the first on: `repeats` of each connection count,
+/// the crate's and pgbench's.
+pub fn items_needed(calls: usize, repeats: usize) -> usize {
+    2 * item_range(calls) * 2 * repeats
+}
+
 pub fn throughput(db: &TestDb, items: &Items, calls: usize, ops: &[Op]) {
     println!("\n## Throughput and latency\n");
+    table(db, items, calls, ops, REPEATS);
+}
+
+/// The table of the throughput section for `ops`, each measurement
+/// `repeats` times.
+pub fn table(db: &TestDb, items: &Items, calls: usize, ops: &[Op], repeats: usize) {
+    for &op in ops.iter().filter(|op| op.consumes_items()) {
+        assert!(
+            op.items_len(items) >= items_needed(calls, repeats) + 400,
+            "{}: {} work items, {} needed for {calls} calls a measurement: pass fewer --calls",
+            op.name(),
+            op.items_len(items),
+            items_needed(calls, repeats) + 400
+        );
+    }
     println!(
-        "{calls} calls per measurement, each measurement {REPEATS} times with the crate and \
+        "{calls} calls per measurement, each measurement {repeats} times with the crate and \
          pgbench taking turns. The crate's calls each open a tenant scope from a pool of as many \
          connections as threads. pgbench runs the same transaction as four statements \
          (`BEGIN`, the tenant with the scope's other settings, the statement, `COMMIT`), \
@@ -133,7 +155,7 @@ pub fn throughput(db: &TestDb, items: &Items, calls: usize, ops: &[Op]) {
             let mut runs = Vec::new();
             let mut floors = Vec::new();
             let mut ratios = Vec::new();
-            for repeat in 0..REPEATS {
+            for repeat in 0..repeats {
                 // Consuming operations take disjoint ranges of items.
                 let crate_base = 2 * range * (2 * repeat + k);
                 let pgbench_base = crate_base + range;

@@ -1,0 +1,15 @@
+-- The floor for the async face's one-call update_message_status: the
+-- transaction of ../respond.sql in one pipeline, as list.sql says, on the
+-- same work items.
+\set n :base + :client_id * :per_client + :i
+\set i :i + 1
+\if :prepared = 0
+PREPARE bench_statement AS UPDATE "skill_messages" SET "status" = $1, "responded_at" = CURRENT_TIMESTAMP, "read_at" = least("skill_messages"."read_at", CURRENT_TIMESTAMP) WHERE (((("skill_messages"."tenant_id" = $2) AND ("skill_messages"."id" = $3)) AND ("skill_messages"."to_user_id" = $4)) AND ("skill_messages"."status" = $5)) RETURNING "skill_messages"."id", "skill_messages"."tenant_id", "skill_messages"."from_user_id", "skill_messages"."to_user_id", "skill_messages"."subject_skill_id", "skill_messages"."proposed_parent_skill_id", "skill_messages"."message", "skill_messages"."status", "skill_messages"."read_at", "skill_messages"."responded_at", "skill_messages"."created_at";
+\set prepared 1
+\endif
+\startpipeline
+BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE;
+SELECT set_config('app.current_tenant_id', tenant_id::text, true), set_config('search_path', :search_path, true), set_config('statement_timeout', :statement_timeout, true), set_config('role', 'skill_messages_app', true), set_config('bench.message_id', message_id::text, true), set_config('bench.to_user_id', to_user_id::text, true) FROM bench_pending WHERE n = :n;
+EXECUTE bench_statement('accepted', current_setting('app.current_tenant_id')::uuid, current_setting('bench.message_id')::uuid, current_setting('bench.to_user_id')::uuid, 'pending');
+COMMIT;
+\endpipeline
