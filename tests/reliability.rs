@@ -21,13 +21,14 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    Error, MessageQuery, NewSkillMessage, Pool, Response, SkillId, SkillMessage, SkillMessageId,
-    SkillMessageStatus, TenantId, UserId, get_messages_for_user, get_unread_count_for_user,
-    mark_message_read, send_skill_message, update_message_status,
+    Cursor, Error, MessageQuery, NewSkillMessage, Pool, Response, SkillId, SkillMessage,
+    SkillMessageId, SkillMessageStatus, TenantId, UserId, get_messages_for_user,
+    get_sent_messages_for_user, get_unread_count_for_user, mark_all_read, mark_message_read,
+    send_skill_message, update_message_status, withdraw_message,
 };
 use uuid::Uuid;
 
-use SkillMessageStatus::{Accepted, Declined, Pending};
+use SkillMessageStatus::{Accepted, Declined, Pending, Withdrawn};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -66,7 +67,7 @@ fn stored(admin: &mut PgConnection, tenants: &[TenantId]) -> Vec<SkillMessage> {
 }
 
 // ---------------------------------------------------------------------------
-// 1. Random interleavings of the five operations, checked against a model.
+// 1. Random interleavings of every call, checked against a model.
 // ---------------------------------------------------------------------------
 
 const TENANTS: usize = 3;
@@ -93,11 +94,19 @@ enum Text {
     Nul,
 }
 
-/// Who acts on a message: its recipient, or somebody else.
+/// Who acts on a message: its recipient, its sender, or somebody else.
 #[derive(Debug, Clone, Copy)]
 enum Actor {
     Recipient,
+    Sender,
     Other(Who),
+}
+
+/// Which messages a user lists: those they received, or those they sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Side {
+    Received,
+    Sent,
 }
 
 /// One call, made in the scope of `tenant`. Ids may point into other
@@ -114,6 +123,7 @@ enum Op {
     },
     List {
         tenant: usize,
+        side: Side,
         user: Who,
         unread_only: bool,
         status: Option<SkillMessageStatus>,
@@ -134,6 +144,20 @@ enum Op {
         actor: Actor,
         response: Response,
     },
+    /// Mark all read, up to the position after a message: with
+    /// `Target::Own(n)` the `n`th (modulo) of those the user received, so
+    /// that later ones are often left unread; with `Target::Any(n)` the
+    /// `n`th of all; up to now when there is none.
+    MarkAllRead {
+        tenant: usize,
+        user: Who,
+        up_to: Target,
+    },
+    Withdraw {
+        tenant: usize,
+        message: Target,
+        actor: Actor,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -146,10 +170,18 @@ fn op() -> impl Strategy<Value = Op> {
         // Mostly someone else than `of`, sometimes the same.
         let other = || prop_oneof![8 => 1..3usize, 1 => Just(0)];
         let actor = move || prop_oneof![3 => Just(Actor::Recipient), 1 => who().prop_map(Actor::Other)];
+        let sender = move || {
+            prop_oneof![
+                3 => Just(Actor::Sender),
+                1 => Just(Actor::Recipient),
+                1 => who().prop_map(Actor::Other),
+            ]
+        };
         let target = move || {
             prop_oneof![5 => (0..64usize).prop_map(Target::Own), 1 => (0..64usize).prop_map(Target::Any)]
         };
-        let status = || prop_oneof![Just(Pending), Just(Accepted), Just(Declined)];
+        let status = || prop_oneof![Just(Pending), Just(Accepted), Just(Declined), Just(Withdrawn)];
+        let side = prop_oneof![2 => Just(Side::Received), 1 => Just(Side::Sent)];
         // A `Response` is Accepted or Declined: answering "Pending", once a
         // case of its own (refused with NotAResponse), cannot be written
         // any more, so it is no longer generated.
@@ -174,9 +206,9 @@ fn op() -> impl Strategy<Value = Op> {
             });
         prop_oneof![
             6 => send,
-            2 => (who(), any::<bool>(), proptest::option::of(status()), 1..6u32).prop_map(
-                move |(user, unread_only, status, page)| Op::List {
-                    tenant, user, unread_only, status, page,
+            3 => (side, who(), any::<bool>(), proptest::option::of(status()), 1..6u32).prop_map(
+                move |(side, user, unread_only, status, page)| Op::List {
+                    tenant, side, user, unread_only, status, page,
                 }
             ),
             2 => who().prop_map(move |user| Op::Count { tenant, user }),
@@ -185,6 +217,12 @@ fn op() -> impl Strategy<Value = Op> {
             }),
             3 => (target(), actor(), response).prop_map(move |(message, actor, response)| {
                 Op::Respond { tenant, message, actor, response }
+            }),
+            2 => (who(), target()).prop_map(move |(user, up_to)| Op::MarkAllRead {
+                tenant, user, up_to,
+            }),
+            2 => (target(), sender()).prop_map(move |(message, actor)| Op::Withdraw {
+                tenant, message, actor,
             }),
         ]
     })
@@ -208,6 +246,9 @@ struct Modeled {
 /// Three fresh tenants, the messages sent in them, and tallies.
 struct Case<'a> {
     pool: &'a Pool,
+    /// A superuser's connection, to read what a call wrote and did not
+    /// return.
+    admin: &'a RefCell<PgConnection>,
     tenants: Vec<Fixture>,
     model: Vec<Modeled>,
     outcomes: &'a RefCell<BTreeMap<String, usize>>,
@@ -248,8 +289,8 @@ impl Case<'_> {
         (!candidates.is_empty()).then(|| candidates[n % candidates.len()].clone())
     }
 
-    /// The message a read or an answer is aimed at (nil when the model has
-    /// none), and the id of the user acting.
+    /// The message a read, an answer or a withdrawal is aimed at (nil when
+    /// the model has none), and the id of the user acting.
     fn aim(
         &self,
         tenant: usize,
@@ -263,6 +304,8 @@ impl Case<'_> {
         let actor_id = match (actor, &target) {
             (Actor::Recipient, Some(m)) => m.stored.to_user_id,
             (Actor::Recipient, None) => self.user(Who { tenant, user: 1 }),
+            (Actor::Sender, Some(m)) => m.stored.from_user_id,
+            (Actor::Sender, None) => self.user(Who { tenant, user: 0 }),
             (Actor::Other(who), _) => self.user(who),
         };
         (target, message_id, actor_id)
@@ -280,11 +323,12 @@ impl Case<'_> {
             } => self.send(step, tenant, from, to, subject, parent, text),
             Op::List {
                 tenant,
+                side,
                 user,
                 unread_only,
                 status,
                 page,
-            } => self.list(tenant, user, unread_only, status, page),
+            } => self.list(tenant, side, user, unread_only, status, page),
             Op::Count { tenant, user } => {
                 let result =
                     self.in_scope(tenant, |tx| get_unread_count_for_user(tx, self.user(user)));
@@ -316,6 +360,16 @@ impl Case<'_> {
                 actor,
                 response,
             } => self.respond(tenant, message, actor, response),
+            Op::MarkAllRead {
+                tenant,
+                user,
+                up_to,
+            } => self.mark_all_read(tenant, user, up_to),
+            Op::Withdraw {
+                tenant,
+                message,
+                actor,
+            } => self.withdraw(tenant, message, actor),
         }
     }
 
@@ -400,12 +454,13 @@ impl Case<'_> {
     fn list(
         &self,
         tenant: usize,
+        side: Side,
         user: Who,
         unread_only: bool,
         status: Option<SkillMessageStatus>,
         page: u32,
     ) -> Result<(), TestCaseError> {
-        // Every page, as one user paging through the inbox would.
+        // Every page, as one user paging through the list would.
         let user_id = self.user(user);
         let result = self.in_scope(tenant, |tx| {
             let mut query = MessageQuery::new().limit(page);
@@ -417,7 +472,10 @@ impl Case<'_> {
             }
             let mut all = Vec::new();
             loop {
-                let page = get_messages_for_user(tx, user_id, query)?;
+                let page = match side {
+                    Side::Received => get_messages_for_user(tx, user_id, query)?,
+                    Side::Sent => get_sent_messages_for_user(tx, user_id, query)?,
+                };
                 all.extend(page.items);
                 match page.next {
                     Some(next) => query = query.after(Some(next)),
@@ -425,7 +483,13 @@ impl Case<'_> {
                 }
             }
         });
-        self.tally("list", &result);
+        self.tally(
+            match side {
+                Side::Received => "list",
+                Side::Sent => "sent list",
+            },
+            &result,
+        );
         if user.tenant != tenant {
             prop_assert!(matches!(result, Err(Error::UnknownUser(id)) if id == user_id));
             return Ok(());
@@ -435,7 +499,10 @@ impl Case<'_> {
             .model
             .iter()
             .map(|m| &m.stored)
-            .filter(|m| m.to_user_id == user_id)
+            .filter(|m| match side {
+                Side::Received => m.to_user_id == user_id,
+                Side::Sent => m.from_user_id == user_id,
+            })
             .filter(|m| !unread_only || m.read_at.is_none())
             .filter(|m| status.is_none_or(|s| m.status == s))
             .collect();
@@ -527,6 +594,104 @@ impl Case<'_> {
         }
         Ok(())
     }
+
+    fn mark_all_read(
+        &mut self,
+        tenant: usize,
+        user: Who,
+        up_to: Target,
+    ) -> Result<(), TestCaseError> {
+        let user_id = self.user(user);
+        let received: Vec<&Modeled> = self
+            .model
+            .iter()
+            .filter(|m| m.stored.to_user_id == user_id)
+            .collect();
+        let picked = match up_to {
+            Target::Own(n) => (!received.is_empty()).then(|| received[n % received.len()].clone()),
+            Target::Any(_) => self.pick(tenant, up_to),
+        };
+        let up_to = match picked {
+            Some(m) => Cursor::after(&m.stored),
+            None => Cursor::up_to(Utc::now()),
+        };
+        let result = self.in_scope(tenant, |tx| mark_all_read(tx, user_id, up_to));
+        self.tally("mark_all_read", &result);
+        if user.tenant != tenant {
+            prop_assert!(matches!(result, Err(Error::UnknownUser(id)) if id == user_id));
+            return Ok(());
+        }
+        let marked = result.map_err(|e| TestCaseError::fail(format!("mark_all_read: {e:?}")))?;
+        // The user's unread messages at or before the position, whatever
+        // their status; none of another user or tenant.
+        let position = (up_to.created_at(), up_to.id());
+        let expected: Vec<SkillMessageId> = self
+            .model
+            .iter()
+            .map(|m| &m.stored)
+            .filter(|m| m.to_user_id == user_id && m.read_at.is_none())
+            .filter(|m| (m.created_at, m.id) <= position)
+            .map(|m| m.id)
+            .collect();
+        prop_assert_eq!(marked, expected.len() as u64);
+        // When they were marked: the call returns only how many, so the
+        // model takes the times from the rows, and the comparison at the
+        // end of the case finds any other row that changed.
+        let read_at: Vec<(SkillMessageId, Option<DateTime<Utc>>)> = messages::table
+            .filter(messages::id.eq_any(&expected))
+            .select((messages::id, messages::read_at))
+            .load(&mut *self.admin.borrow_mut())
+            .map_err(|e| TestCaseError::fail(format!("read the marked rows: {e}")))?;
+        prop_assert_eq!(read_at.len(), expected.len());
+        for (id, at) in read_at {
+            prop_assert!(at.is_some(), "{} was not marked read", id);
+            if let Some(modeled) = self.model.iter_mut().find(|m| m.stored.id == id) {
+                modeled.stored.read_at = at;
+            }
+        }
+        Ok(())
+    }
+
+    fn withdraw(
+        &mut self,
+        tenant: usize,
+        target: Target,
+        actor: Actor,
+    ) -> Result<(), TestCaseError> {
+        let (target, message_id, actor_id) = self.aim(tenant, target, actor);
+        let result = self.in_scope(tenant, |tx| withdraw_message(tx, message_id, actor_id));
+        self.tally("withdraw", &result);
+        match (result, target) {
+            (Err(Error::NotFound(id)), target) => {
+                prop_assert_eq!(id, message_id);
+                prop_assert!(target.is_none_or(|m| m.tenant != tenant));
+            }
+            (Err(Error::NotSender { .. }), Some(m)) => {
+                prop_assert!(m.tenant == tenant && m.stored.from_user_id != actor_id)
+            }
+            (Err(Error::AlreadyResponded { status, .. }), Some(m)) => {
+                prop_assert!(m.tenant == tenant && m.stored.from_user_id == actor_id);
+                prop_assert!(m.stored.status != Pending && status == m.stored.status);
+            }
+            (Ok(withdrawn), Some(m)) => {
+                prop_assert!(m.tenant == tenant && m.stored.from_user_id == actor_id);
+                prop_assert!(m.stored.status == Pending && withdrawn.status == Withdrawn);
+                prop_assert!(withdrawn.responded_at.is_some());
+                // Nothing else changes: a withdrawal does not read it.
+                let expected = SkillMessage {
+                    status: Withdrawn,
+                    responded_at: withdrawn.responded_at,
+                    ..m.stored.clone()
+                };
+                prop_assert_eq!(&withdrawn, &expected);
+                if let Some(modeled) = self.model.iter_mut().find(|x| x.stored.id == m.stored.id) {
+                    modeled.stored = withdrawn;
+                }
+            }
+            (other, target) => prop_assert!(false, "withdraw: {other:?} for {target:?}"),
+        }
+        Ok(())
+    }
 }
 
 #[test]
@@ -549,6 +714,7 @@ fn random_workloads_never_cross_tenants_and_match_a_model() {
             .collect();
         let mut case = Case {
             pool: &pool,
+            admin: &admin,
             tenants,
             model: Vec::new(),
             outcomes: &outcomes,
@@ -615,6 +781,7 @@ impl Rng {
 struct Sent {
     tenant: usize,
     id: SkillMessageId,
+    from: UserId,
     to: UserId,
 }
 
@@ -683,6 +850,7 @@ fn load_thread(
                     let sent = Sent {
                         tenant: t,
                         id: m.id,
+                        from: m.from_user_id,
                         to: m.to_user_id,
                     };
                     shared.lock().expect("shared").push(sent);
@@ -690,10 +858,15 @@ fn load_thread(
             }
             40..=54 => {
                 let user = rng.pick(&people);
+                let sent_list = rng.below(3) == 0;
                 let result = pool.with_tenant(f.tenant, |tx| {
-                    get_messages_for_user(tx, user, MessageQuery::default())
+                    if sent_list {
+                        get_sent_messages_for_user(tx, user, MessageQuery::default())
+                    } else {
+                        get_messages_for_user(tx, user, MessageQuery::default())
+                    }
                 });
-                tally.count("list", &result);
+                tally.count(if sent_list { "sent list" } else { "list" }, &result);
                 if let Ok(page) = &result {
                     tally.foreign_rows += page
                         .items
@@ -714,7 +887,9 @@ fn load_thread(
                 }) else {
                     continue;
                 };
-                // Mostly in the message's own tenant, by its recipient.
+                // Mostly in the message's own tenant, by its recipient (by
+                // its sender for a withdrawal).
+                let withdraw = roll >= 94;
                 let scope = if rng.below(10) == 0 {
                     rng.below(tenants.len())
                 } else {
@@ -722,17 +897,27 @@ fn load_thread(
                 };
                 let actor = if rng.below(4) == 0 {
                     rng.pick(&people)
+                } else if withdraw {
+                    target.from
                 } else {
                     target.to
                 };
                 let scope_tenant = tenants[scope].tenant;
-                if roll < 85 {
+                if roll < 82 {
                     let result = pool
                         .with_tenant(scope_tenant, |tx| mark_message_read(tx, target.id, actor));
                     tally.count("mark_read", &result);
                     if let Ok(m) = &result {
                         tally.foreign_rows += usize::from(m.tenant_id != scope_tenant);
                         tally.read.push(m.id);
+                    }
+                } else if withdraw {
+                    let result =
+                        pool.with_tenant(scope_tenant, |tx| withdraw_message(tx, target.id, actor));
+                    tally.count("withdraw", &result);
+                    if let Ok(m) = &result {
+                        tally.foreign_rows += usize::from(m.tenant_id != scope_tenant);
+                        tally.responded.push((m.id, m.status));
                     }
                 } else {
                     let response = if rng.below(2) == 0 {
@@ -802,6 +987,7 @@ fn a_load_of_mixed_operations_loses_nothing_and_crosses_no_tenant() {
         "InvalidMessage",
         "NotFound",
         "NotRecipient",
+        "NotSender",
         "AlreadyResponded",
     ];
     let unexpected: Vec<&String> = outcomes
@@ -837,7 +1023,9 @@ fn a_load_of_mixed_operations_loses_nothing_and_crosses_no_tenant() {
         let won = responses.get(&m.id).map(Vec::as_slice).unwrap_or_default();
         assert!(won.len() <= 1, "{} answered {} times", m.id, won.len());
         assert_eq!(m.status, won.first().copied().unwrap_or(Pending));
-        let was_read = read.contains(&m.id) || !won.is_empty();
+        // An answer reads the message; a withdrawal does not.
+        let answered = won.iter().any(|s| matches!(s, Accepted | Declined));
+        let was_read = read.contains(&m.id) || answered;
         assert_eq!(m.read_at.is_some(), was_read, "read_at of {}", m.id);
     }
     // And the unread counts agree with the rows.
@@ -854,7 +1042,7 @@ fn a_load_of_mixed_operations_loses_nothing_and_crosses_no_tenant() {
         }
     }
     println!(
-        "  stored {} messages, {} read, {} answered; every one accounted for",
+        "  stored {} messages, {} read, {} answered or withdrawn; every one accounted for",
         rows.len(),
         rows.iter().filter(|m| m.read_at.is_some()).count(),
         responses.len()
@@ -1124,6 +1312,12 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
     let send =
         |new: NewSkillMessage<'_>| in_a(&|tx| send_skill_message(tx, new).map(|m| m.message));
     // One message in each status in A, one in B.
+    let withdrawn = pool
+        .with_tenant(a.tenant, |tx| {
+            let m = send_skill_message(tx, a.proposal("to withdraw"))?;
+            withdraw_message(tx, m.id, a.alice)
+        })
+        .expect("send and withdraw");
     let pending = pool
         .with_tenant(a.tenant, |tx| send_skill_message(tx, a.proposal("pending")))
         .expect("send");
@@ -1277,6 +1471,67 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
     }
 
     // get_messages_for_user, get_message_details_for_user, get_unread_count_for_user
+    // get_sent_messages_for_user, mark_all_read
+    for (name, id) in unknown_users {
+        let expected = format!("UnknownUser({id:?})");
+        let sent = in_a(&|tx| {
+            get_sent_messages_for_user(tx, id, MessageQuery::default()).map(|_| String::new())
+        });
+        let mark_all =
+            in_a(&|tx| mark_all_read(tx, id, Cursor::up_to(Utc::now())).map(|n| n.to_string()));
+        cases.push(("sent list", format!("{name} user"), sent, expected.clone()));
+        cases.push(("mark_all_read", format!("{name} user"), mark_all, expected));
+    }
+    for limit in [0, 101, u32::MAX] {
+        let query = MessageQuery::default().limit(limit);
+        let sent =
+            in_a(&|tx| get_sent_messages_for_user(tx, a.alice, query).map(|_| String::new()));
+        cases.push((
+            "sent list",
+            format!("limit {limit}"),
+            sent,
+            format!("InvalidPageSize({limit})"),
+        ));
+    }
+
+    // withdraw_message
+    for (name, id) in unknown_messages {
+        let withdraw = in_a(&|tx| withdraw_message(tx, id, a.alice).map(|m| m.message));
+        cases.push((
+            "withdraw",
+            format!("{name} message"),
+            withdraw,
+            format!("NotFound({id:?})"),
+        ));
+    }
+    for (name, actor) in [
+        ("nil", UserId::from(Uuid::nil())),
+        ("random", UserId::from(Uuid::new_v4())),
+        ("another tenant's sender", b.alice),
+        ("the recipient", a.bob),
+        ("a bystander", a.carol),
+    ] {
+        let withdraw = in_a(&|tx| withdraw_message(tx, pending.id, actor).map(|m| m.message));
+        let expected = format!(
+            "NotSender {{ message_id: {:?}, user_id: {actor:?} }}",
+            pending.id
+        );
+        cases.push(("withdraw", format!("{name} acting"), withdraw, expected));
+    }
+    for message in [&accepted, &declined, &withdrawn] {
+        let expected = format!(
+            "AlreadyResponded {{ message_id: {:?}, status: {:?} }}",
+            message.id, message.status
+        );
+        let withdraw = in_a(&|tx| withdraw_message(tx, message.id, a.alice).map(|m| m.message));
+        cases.push((
+            "withdraw",
+            format!("{} message", message.status),
+            withdraw,
+            expected,
+        ));
+    }
+
     for (name, id) in unknown_users {
         let expected = format!("UnknownUser({id:?})");
         let list = in_a(&|tx| {
@@ -1360,6 +1615,7 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         ("pending", &pending),
         ("accepted", &accepted),
         ("declined", &declined),
+        ("withdrawn", &withdrawn),
     ] {
         // A response is Accepted or Declined: "to Pending", once refused with
         // NotAResponse, cannot be written any more, so it is no case here.
@@ -1422,6 +1678,6 @@ fn every_function_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         valid.len()
     );
     for (function, count) in per_function {
-        println!("  {function:<10} {count:>4} cases");
+        println!("  {function:<14} {count:>4} cases");
     }
 }
