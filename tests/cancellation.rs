@@ -1,6 +1,6 @@
 //! Async scopes cancelled at every point: with the server's answers
 //! delayed by a proxy, scopes are dropped after timeouts of every length
-//! from nothing to longer than they take. No connection goes back to the
+//! from nothing to longer than they take, measured first. No connection goes back to the
 //! pool in a transaction, with a tenant or role set, or with an answer
 //! half read, and every cancelled scope's writes are all there or none.
 #![cfg(feature = "async")]
@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
 use common::{TestDb, seed_tenant};
@@ -39,8 +39,11 @@ const INSIDE: &str = "SELECT current_user::text AS role, \
      pg_current_xact_id_if_assigned() IS NOT NULL AS wrote, \
      (extract(epoch FROM statement_timestamp() - transaction_timestamp()) * 1000)::bigint AS age_ms";
 
-/// How many scopes are cut short.
-const SCOPES: u64 = 300;
+/// How many scopes of each kind must finish, and how many scopes be cut
+/// short, for the run to have cancelled scopes at every point and checked
+/// some of each kind that finished.
+const FINISHED: usize = 10;
+const CANCELLED: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_scopes_leave_no_dirty_connection_and_no_half_written_scope() {
@@ -61,44 +64,72 @@ async fn cancelled_scopes_leave_no_dirty_connection_and_no_half_written_scope() 
         .expect("a pool through the proxy");
 
     // Each scope writes messages tagged with its number: two in a scope of
-    // two calls, one in a one-call scope. Timeouts run from 0 to 60 ms in
-    // steps of 0.2 ms, so cancellations fall at every await point, that of
-    // a connection's checkout included, and later scopes finish.
-    let mut completed = BTreeMap::new();
-    for i in 0..SCOPES {
-        let timeout = Duration::from_micros(i * 200);
+    // two calls, one in a one-call scope.
+    let scope = async |i: usize| {
         let tag = format!("scope {i}");
-        let scope = async {
-            if i % 2 == 0 {
-                pool.with_tenant(a.tenant, async |tx| {
-                    asynchronous::send_skill_message(tx, a.proposal(&tag)).await?;
-                    asynchronous::send_skill_message(tx, a.proposal(&tag)).await?;
-                    Ok(2)
-                })
+        if i % 2 == 0 {
+            pool.with_tenant(a.tenant, async |tx| {
+                asynchronous::send_skill_message(tx, a.proposal(&tag)).await?;
+                asynchronous::send_skill_message(tx, a.proposal(&tag)).await?;
+                Ok(2)
+            })
+            .await
+        } else {
+            pool.send_skill_message(a.tenant, a.proposal(&tag))
                 .await
-            } else {
-                pool.send_skill_message(a.tenant, a.proposal(&tag))
-                    .await
-                    .map(|_| 1)
-            }
-        };
-        match tokio::time::timeout(timeout, scope).await {
+                .map(|_| 1)
+        }
+    };
+    // How long a scope of two calls takes on this machine, the median of
+    // three (their messages, tagged "calibration", are not checked).
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        pool.with_tenant(a.tenant, async |tx| {
+            asynchronous::send_skill_message(tx, a.proposal("calibration")).await?;
+            asynchronous::send_skill_message(tx, a.proposal("calibration")).await
+        })
+        .await
+        .expect("a scope through the proxy");
+        took.push(started.elapsed());
+    }
+    took.sort();
+    // Timeouts grow from nothing in steps of a two-hundredth of that, so
+    // cancellations fall at every await point, that of a connection's
+    // checkout included, until enough scopes have finished.
+    let step = took[1] / 200;
+    let mut completed = BTreeMap::new();
+    let finished = |completed: &BTreeMap<String, i64>, whole: i64| {
+        completed.values().filter(|&&w| w == whole).count()
+    };
+    let mut scopes = 0;
+    while (finished(&completed, 1) < FINISHED || finished(&completed, 2) < FINISHED)
+        && scopes < 4000
+    {
+        let i = scopes;
+        scopes += 1;
+        match tokio::time::timeout(step * i as u32, scope(i)).await {
             Ok(Ok(written)) => {
-                completed.insert(tag, written);
+                completed.insert(format!("scope {i}"), written);
             }
-            Ok(Err(error)) => panic!("{tag} failed rather than being cancelled: {error}"),
+            Ok(Err(error)) => panic!("scope {i} failed rather than being cancelled: {error}"),
             Err(_elapsed) => {}
         }
     }
+    let cancelled = scopes - completed.len();
+    println!(
+        "a scope of two calls took {:?}; of {scopes} scopes, {cancelled} cancelled",
+        took[1]
+    );
     assert!(
-        completed.len() > 20,
-        "some scopes finished: {}",
+        finished(&completed, 1) >= FINISHED && finished(&completed, 2) >= FINISHED,
+        "{} of {scopes} scopes finished",
         completed.len()
     );
     assert!(
-        completed.len() < 250,
-        "many were cancelled: {}",
-        completed.len()
+        cancelled >= CANCELLED,
+        "{cancelled} of {scopes} scopes were cancelled (a scope took {:?})",
+        took[1]
     );
 
     // Every scope's writes are all there or none; a finished one's all there.
@@ -110,7 +141,7 @@ async fn cancelled_scopes_leave_no_dirty_connection_and_no_half_written_scope() 
     for text in texts {
         *written.entry(text).or_default() += 1;
     }
-    for i in 0..SCOPES {
+    for i in 0..scopes {
         let tag = format!("scope {i}");
         let whole = if i % 2 == 0 { 2 } else { 1 };
         let found = written.get(&tag).copied().unwrap_or(0);
