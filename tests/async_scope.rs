@@ -224,3 +224,31 @@ async fn a_scope_of_several_calls_commits_together_and_survives_refusals() {
     assert_eq!(pool.state().connections, 1);
     pool.health_check().await.expect("healthy");
 }
+
+/// A call the crate refuses before it reaches the database (a page size out
+/// of range, a blank message) takes no connection: it is refused at once
+/// even while every connection of the pool is in use.
+#[tokio::test]
+async fn a_call_refused_before_the_database_takes_no_connection() {
+    let db = TestDb::new();
+    let a = tenant(&db);
+    let pool: AsyncPool = db
+        .pool_builder()
+        .max_size(1)
+        .connection_timeout(Duration::from_millis(500))
+        .build_async(&db.app_url())
+        .await
+        .expect("a pool");
+    let (page, blank) = pool
+        .with_tenant(a.tenant, async |_tx| {
+            let page = pool
+                .get_messages_for_user(a.tenant, a.bob, MessageQuery::new().limit(0))
+                .await;
+            let blank = pool.send_skill_message(a.tenant, a.proposal(" ")).await;
+            Ok::<_, Error>((page, blank))
+        })
+        .await
+        .expect("a scope holding the pool's one connection");
+    assert!(matches!(page, Err(Error::InvalidPageSize(0))), "{page:?}");
+    assert!(matches!(blank, Err(Error::InvalidMessage(_))), "{blank:?}");
+}

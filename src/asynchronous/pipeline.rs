@@ -11,22 +11,23 @@ use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
+use super::pool::AsyncPool;
 use super::scope::{break_off, enter, leave};
 use crate::call::{Call, FollowUp, Step};
 use crate::error::Error;
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::schema::skill_messages;
-use crate::scope_sql::ScopeSettings;
 use crate::statement::Statement;
 use crate::trace::{self, Span, call_outcome};
 
-/// Runs `call` in a scope of its own on `conn`: one round trip when its
-/// statement settles the answer, a second for its follow-up when not.
+/// Runs `call` in a scope of its own on a connection of `pool`: one round
+/// trip when its statement settles the answer, a second for its follow-up
+/// when not. A call refused before it reaches the database takes no
+/// connection.
 pub(crate) async fn one_call<C>(
-    conn: &mut AsyncPgConnection,
+    pool: &AsyncPool,
     tenant_id: TenantId,
-    settings: &ScopeSettings,
     call: Result<C, Error>,
 ) -> Result<C::Output, Error>
 where
@@ -49,7 +50,8 @@ where
     let answer = span
         .instrument(async {
             let call = call?;
-            let begin = settings.begin_sql(tenant_id);
+            let conn = &mut *pool.connection().await?;
+            let begin = pool.settings.begin_sql(tenant_id);
             let notify = call.event().map(|event| notify_if_sent(&event));
             let rows = pipelined(conn, &begin, call.statement(), notify).await?;
             span.rows(rows.len());

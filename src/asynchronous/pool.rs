@@ -40,7 +40,7 @@ use crate::verify::{verdict, verification};
 #[derive(Clone)]
 pub struct AsyncPool {
     inner: Pool<AsyncPgConnection>,
-    settings: Arc<ScopeSettings>,
+    pub(super) settings: Arc<ScopeSettings>,
 }
 
 impl std::fmt::Debug for AsyncPool {
@@ -139,13 +139,7 @@ impl AsyncPool {
                 .await;
         }
         let call = Send::new(tenant_id, new);
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// One page of a user's messages, in a scope of its own, in one round
@@ -157,13 +151,7 @@ impl AsyncPool {
         query: MessageQuery,
     ) -> Result<Page<SkillMessage>, Error> {
         let call = List::<_, Received>::new(tenant_id, user_id, query);
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// The same page with each message's users and skills, in one round
@@ -176,13 +164,7 @@ impl AsyncPool {
         query: MessageQuery,
     ) -> Result<Page<SkillMessageDetails>, Error> {
         let call = List::<_, Received>::new(tenant_id, user_id, query);
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// One message with its users and skills, in one round trip; see
@@ -196,13 +178,7 @@ impl AsyncPool {
             tenant: tenant_id,
             id: message_id,
         });
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// A user's unread messages, counted in one round trip; see
@@ -216,13 +192,7 @@ impl AsyncPool {
             tenant: tenant_id,
             user: user_id,
         });
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// Marks a message read, in one round trip; see
@@ -238,13 +208,7 @@ impl AsyncPool {
             message: message_id,
             user: acting_user_id,
         });
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// Accepts or declines a proposal, in one round trip; see
@@ -262,13 +226,7 @@ impl AsyncPool {
             user: acting_user_id,
             response,
         });
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// One page of the messages a user sent, in one round trip; see
@@ -280,13 +238,7 @@ impl AsyncPool {
         query: MessageQuery,
     ) -> Result<Page<SkillMessage>, Error> {
         let call = List::<_, Sent>::new(tenant_id, user_id, query);
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// Marks a user's messages read up to a position, in one round trip;
@@ -302,13 +254,7 @@ impl AsyncPool {
             user: user_id,
             up_to,
         });
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// Withdraws a pending proposal, in one round trip; see
@@ -324,13 +270,7 @@ impl AsyncPool {
             message: message_id,
             user: acting_user_id,
         });
-        one_call(
-            &mut *self.connection().await?,
-            tenant_id,
-            &self.settings,
-            call,
-        )
-        .await
+        one_call(self, tenant_id, call).await
     }
 
     /// Checks that the database answers, on a pooled connection.
@@ -350,7 +290,9 @@ impl AsyncPool {
 
     /// A pooled connection that has not failed: one the server closed while
     /// it sat idle in the pool is replaced, before anything is sent on it.
-    async fn connection(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, Error> {
+    pub(super) async fn connection(
+        &self,
+    ) -> Result<PooledConnection<'_, AsyncPgConnection>, Error> {
         let mut retries = self.inner.state().connections;
         loop {
             let mut conn = self.inner.get().await.map_err(pool_error)?;
