@@ -93,9 +93,10 @@ pub struct SkillMessage {
     pub id: SkillMessageId,
     /// The tenant the message belongs to.
     pub tenant_id: TenantId,
-    /// The sender.
+    /// The sender, the only user who may withdraw it while it is pending.
     pub from_user_id: UserId,
-    /// The recipient, the only user who may mark it read or respond.
+    /// The recipient, the only user who may mark it read, accept it or
+    /// decline it.
     pub to_user_id: UserId,
     /// The skill the message is about.
     pub subject_skill_id: SkillId,
@@ -103,11 +104,14 @@ pub struct SkillMessage {
     pub proposed_parent_skill_id: Option<SkillId>,
     /// The text, trimmed: 1 to 4000 characters.
     pub message: String,
-    /// Pending until the recipient accepts or declines.
+    /// Pending until the recipient accepts or declines it or the sender
+    /// withdraws it; never changes after (the database refuses it).
     pub status: SkillMessageStatus,
-    /// When the recipient first read it; `None` while unread.
+    /// When the recipient first read it; `None` while unread. Set once,
+    /// never moved.
     pub read_at: Option<DateTime<Utc>>,
-    /// When the recipient accepted or declined; `None` exactly while pending.
+    /// When the recipient accepted or declined it or the sender withdrew
+    /// it; `None` exactly while pending, never changed after.
     pub responded_at: Option<DateTime<Utc>>,
     /// When it was sent.
     pub created_at: DateTime<Utc>,

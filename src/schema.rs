@@ -22,9 +22,9 @@ diesel::table! {
         id -> Uuid,
         /// The tenant the message belongs to, like every row it refers to.
         tenant_id -> Uuid,
-        /// The sender.
+        /// The sender, the only user who may withdraw it while it is pending.
         from_user_id -> Uuid,
-        /// The recipient, the only user who may mark it read or respond.
+        /// The recipient, the only user who may mark it read, accept it or decline it.
         to_user_id -> Uuid,
         /// The skill the message is about.
         subject_skill_id -> Uuid,
@@ -32,11 +32,11 @@ diesel::table! {
         proposed_parent_skill_id -> Nullable<Uuid>,
         /// The text: 1 to 4000 characters after trimming white space.
         message -> Text,
-        /// Pending until the recipient accepts or declines.
+        /// Pending until the recipient accepts or declines it or the sender withdraws it; never changes after.
         status -> SkillMessageStatus,
-        /// When the recipient first read it; unread while null.
+        /// When the recipient first read it; unread while null, and never changes once set.
         read_at -> Nullable<Timestamptz>,
-        /// When the recipient accepted or declined; null exactly while pending.
+        /// When the recipient accepted or declined it or the sender withdrew it; null exactly while pending, and never changes after.
         responded_at -> Nullable<Timestamptz>,
         /// When the message was sent.
         created_at -> Timestamptz,

@@ -674,3 +674,76 @@ fn a_user_or_skill_that_messages_refer_to_cannot_be_deleted() {
         .expect("delete a skill no message is about");
     assert_eq!(other_skill, 1);
 }
+
+/// The status order holds whoever writes, in their own tenant: as the
+/// runtime role and as a login with every privilege on the table, no update
+/// reopens an answered or withdrawn proposal, turns one answer into
+/// another, or moves `responded_at` or `read_at` once set. Each refusal is
+/// a check violation naming `skill_messages_status_order`.
+#[test]
+fn no_update_breaks_the_status_order() {
+    let w = world();
+    let a = w.a;
+    let order = "skill_messages_status_order";
+    let assert_order_refusal = |result: QueryResult<usize>, what: &str| match result {
+        Err(DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info))
+            if info.constraint_name() == Some(order) || info.message().contains(order) => {}
+        other => panic!("{what}: expected a violation of {order}, got {other:?}"),
+    };
+    let update = |conn: &mut PgConnection, id: SkillMessageId, set: &str| {
+        in_tenant(conn, a.tenant, |conn| {
+            diesel::sql_query(format!("UPDATE skill_messages SET {set} WHERE id = $1"))
+                .bind::<SqlUuid, _>(id)
+                .execute(conn)
+        })
+    };
+    for login in ["app", "dml"] {
+        let mut conn = if login == "app" {
+            w.db.app()
+        } else {
+            w.db.dml()
+        };
+        for status in ["accepted", "declined", "withdrawn"] {
+            let id = raw_message(&mut w.db.admin(), &a).expect("a pending message");
+            let answered = update(
+                &mut conn,
+                id,
+                &format!("status = '{status}', responded_at = now(), read_at = now()"),
+            );
+            assert_eq!(answered.expect("pending, then {status}"), 1);
+            let before = everything(&w.db);
+            assert_order_refusal(
+                update(&mut conn, id, "status = 'pending', responded_at = NULL"),
+                &format!("{login}: {status} reopened"),
+            );
+            for other in ["accepted", "declined", "withdrawn"] {
+                if other != status {
+                    assert_order_refusal(
+                        update(&mut conn, id, &format!("status = '{other}'")),
+                        &format!("{login}: {status} turned {other}"),
+                    );
+                }
+            }
+            assert_order_refusal(
+                update(&mut conn, id, "responded_at = '2000-01-01 00:00:00+00'"),
+                &format!("{login}: responded_at of {status} moved"),
+            );
+            assert_order_refusal(
+                update(&mut conn, id, "read_at = '2000-01-01 00:00:00+00'"),
+                &format!("{login}: read_at of {status} moved"),
+            );
+            assert_order_refusal(
+                update(&mut conn, id, "read_at = NULL"),
+                &format!("{login}: read_at of {status} cleared"),
+            );
+            assert_eq!(everything(&w.db), before, "{login}: refusals write nothing");
+        }
+        // A pending message may be read, once.
+        let id = raw_message(&mut w.db.admin(), &a).expect("a pending message");
+        assert_eq!(update(&mut conn, id, "read_at = now()").expect("read"), 1);
+        assert_order_refusal(
+            update(&mut conn, id, "read_at = '2000-01-01 00:00:00+00'"),
+            &format!("{login}: read_at moved while pending"),
+        );
+    }
+}
