@@ -213,7 +213,7 @@ impl IntoResponse for ApiError {
                     StatusCode::NOT_FOUND
                 }
                 Error::NotRecipient { .. } => StatusCode::FORBIDDEN,
-                Error::AlreadyResponded { .. } => StatusCode::CONFLICT,
+                Error::AlreadyResponded { .. } | Error::SendRaced => StatusCode::CONFLICT,
                 Error::InvalidMessage(_) | Error::SelfMessage(_) | Error::ParentIsSubject(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
@@ -233,11 +233,11 @@ impl IntoResponse for ApiError {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), support::Report> {
     let url = support::database_url();
     let (acme, globex) = tokio::task::spawn_blocking({
         let url = url.clone();
-        move || support::migrate_and_provision(&url).map_err(|e| e.to_string())
+        move || support::migrate_and_provision(&url).map_err(|e| support::chain(&*e))
     })
     .await??;
     let mut tokens = HashMap::new();

@@ -22,10 +22,10 @@ use skill_messages::{Listener, NewSkillMessage, Pool, SkillMessageDetails, send_
 /// How many proposals the sender sends in each tenant.
 const SENDS: usize = 3;
 
-fn main() -> Result<(), Box<dyn StdError>> {
+fn main() -> Result<(), support::Report> {
     let url = support::database_url();
     if std::env::args().any(|arg| arg == "--send") {
-        return send(&url);
+        return Ok(send(&url)?);
     }
     let (acme, _) = support::migrate_and_provision(&url)?;
     let mut listener = Listener::connect(&url, acme.id)?;

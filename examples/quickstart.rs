@@ -22,7 +22,7 @@ use skill_messages::{
     mark_all_read, mark_message_read, send_skill_message, update_message_status, withdraw_message,
 };
 
-fn main() -> Result<(), Box<dyn StdError>> {
+fn main() -> Result<(), support::Report> {
     let url = support::database_url();
     let (acme, globex) = support::migrate_and_provision(&url)?;
 

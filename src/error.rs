@@ -1,4 +1,6 @@
-//! The crate's one error type.
+//! The crate's one error type, and how diesel's errors map into it.
+
+use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 
 use crate::ids::{SkillId, SkillMessageId, UserId};
 use crate::status::SkillMessageStatus;
@@ -72,8 +74,20 @@ pub enum Error {
     #[error("no skill {0} in this tenant")]
     UnknownSkill(SkillId),
 
-    /// The page cursor is malformed: it is not one this crate writes.
-    #[error("invalid page cursor")]
+    /// The message was not stored, though every user and skill it names
+    /// exists: another transaction created one of them while the send ran
+    /// (the send did not see it yet), or the new message's id was taken.
+    /// Nothing was written; sending it again gives a definite answer.
+    #[error(
+        "the skill message was not stored: a user or skill it names was created while it was \
+         being sent; send it again"
+    )]
+    SendRaced,
+
+    /// The page cursor is malformed (not one this crate writes), or names a
+    /// time PostgreSQL cannot hold (before 4714 BC): refused before any
+    /// statement is sent.
+    #[error("invalid page cursor: not one this crate writes, or a time PostgreSQL cannot hold")]
     InvalidCursor,
 
     /// The page size is outside 1 to [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE).
@@ -95,9 +109,33 @@ pub enum Error {
     #[error("invalid pool settings: {0}")]
     InvalidPoolSettings(&'static str),
 
+    /// PostgreSQL refused to move a message against the status order
+    /// (pending, then accepted, declined or withdrawn, for good;
+    /// `responded_at` and `read_at` never change once set), which the
+    /// database enforces for every client. The crate's own calls never ask
+    /// for such a move; the source is PostgreSQL's refusal.
+    #[error("the database refused a change against the status order")]
+    StatusOrder(#[source] diesel::result::Error),
+
+    /// A statement the connection had prepared by name was missing or
+    /// clashed with another (PostgreSQL's `prepared statement
+    /// "__diesel_stmt_N" already exists`, `does not exist`, or `bind message
+    /// supplies 5 parameters, but prepared statement "__diesel_stmt_N"
+    /// requires 3`): the pool
+    /// reaches PostgreSQL through a pooler in transaction mode, such as
+    /// PgBouncer with `pool_mode = transaction`, which hands each
+    /// transaction another server connection. Build the pool with
+    /// [`PoolBuilder::transaction_pooling(true)`](crate::PoolBuilder::transaction_pooling).
+    #[error(
+        "a prepared statement went missing or clashed between connections: PostgreSQL is \
+         reached through a pooler in transaction mode (such as PgBouncer with pool_mode = \
+         transaction); build the pool with PoolBuilder::transaction_pooling(true)"
+    )]
+    TransactionPoolingRequired(#[source] diesel::result::Error),
+
     /// An error from PostgreSQL or from diesel.
     #[error(transparent)]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
 
     /// A connection of its own (a [`Listener`](crate::Listener)'s) could
     /// not be made.
@@ -112,6 +150,62 @@ pub enum Error {
     /// Running the migrations failed.
     #[error("migrations failed")]
     Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<diesel::result::Error> for Error {
+    /// The error diesel gave, or what it means where the crate knows: the
+    /// status order refused, or statements prepared on another connection.
+    fn from(error: diesel::result::Error) -> Self {
+        match &error {
+            DatabaseError(DatabaseErrorKind::CheckViolation, info)
+                if info.constraint_name() == Some(STATUS_ORDER)
+                    || info.message().contains(STATUS_ORDER) =>
+            {
+                Self::StatusOrder(error)
+            }
+            DatabaseError(_, info) if is_prepared_statement_clash(info.message()) => {
+                Self::TransactionPoolingRequired(error)
+            }
+            _ => Self::Database(error),
+        }
+    }
+}
+
+/// Whether `error` is the connection's failure (closed, or unable to send)
+/// rather than a statement's.
+pub(crate) fn connection_lost(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
+}
+
+/// The error of a commit that failed, or of a pipeline that held a
+/// `COMMIT`: when the connection failed, the commit may or may not have
+/// happened, and the outcome is unknown.
+pub(crate) fn commit_failure(error: diesel::result::Error) -> Error {
+    if connection_lost(&error) {
+        crate::trace::commit_outcome_unknown(&error);
+        Error::CommitOutcomeUnknown(error)
+    } else {
+        error.into()
+    }
+}
+
+/// The constraint name under which the database refuses a move against the
+/// status order (Citus relays a worker's refusal with it in the message).
+const STATUS_ORDER: &str = "skill_messages_status_order";
+
+/// Whether PostgreSQL's `message` is about a statement diesel prepared
+/// under its own name (`__diesel_stmt_N`): that it already exists, does not
+/// exist, or takes other parameters on this server connection, as happens
+/// when a pooler in transaction mode hands a transaction a server
+/// connection other than the one that prepared it.
+fn is_prepared_statement_clash(message: &str) -> bool {
+    message.contains("prepared statement \"__diesel_stmt_")
 }
 
 impl From<diesel::r2d2::PoolError> for Error {
@@ -135,11 +229,14 @@ impl Error {
             | Self::ParentIsSubject(_)
             | Self::UnknownUser(_)
             | Self::UnknownSkill(_)
+            | Self::SendRaced
             | Self::InvalidCursor
             | Self::InvalidPageSize(_) => true,
             Self::RlsNotEnforced(_)
             | Self::CommitOutcomeUnknown(_)
             | Self::InvalidPoolSettings(_)
+            | Self::StatusOrder(_)
+            | Self::TransactionPoolingRequired(_)
             | Self::Database(_)
             | Self::Connection(_)
             | Self::Pool(_)
@@ -165,4 +262,96 @@ pub enum MessageProblem {
     /// Contains a NUL character, which PostgreSQL text cannot hold.
     #[error("the message contains a NUL character")]
     ContainsNul,
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error::DatabaseError};
+
+    use super::Error;
+
+    /// An error as PostgreSQL would report it.
+    #[derive(Debug)]
+    struct Reported {
+        message: &'static str,
+        constraint: Option<&'static str>,
+    }
+
+    impl DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn reported(kind: DatabaseErrorKind, message: &'static str) -> Error {
+        Error::from(DatabaseError(
+            kind,
+            Box::new(Reported {
+                message,
+                constraint: None,
+            }),
+        ))
+    }
+
+    #[test]
+    fn statements_prepared_on_another_server_connection_name_the_pooler() {
+        for message in [
+            "prepared statement \"__diesel_stmt_3\" already exists",
+            "prepared statement \"__diesel_stmt_12\" does not exist",
+            "bind message supplies 5 parameters, but prepared statement \"__diesel_stmt_5\" \
+             requires 3",
+        ] {
+            let error = reported(DatabaseErrorKind::Unknown, message);
+            assert!(
+                matches!(error, Error::TransactionPoolingRequired(_)),
+                "{message}: {error:?}"
+            );
+            assert!(error.to_string().contains("transaction_pooling(true)"));
+        }
+        let own = reported(
+            DatabaseErrorKind::Unknown,
+            "prepared statement \"mine\" already exists",
+        );
+        assert!(matches!(own, Error::Database(_)), "{own:?}");
+    }
+
+    #[test]
+    fn a_refusal_of_the_status_order_is_named_whether_or_not_the_constraint_field_is_kept() {
+        let direct = Error::from(DatabaseError(
+            DatabaseErrorKind::CheckViolation,
+            Box::new(Reported {
+                message: "skill message 1 is accepted, and cannot become pending",
+                constraint: Some("skill_messages_status_order"),
+            }),
+        ));
+        assert!(matches!(direct, Error::StatusOrder(_)), "{direct:?}");
+        let relayed = reported(
+            DatabaseErrorKind::CheckViolation,
+            "skill message 1 is accepted, and cannot become pending (skill_messages_status_order)",
+        );
+        assert!(matches!(relayed, Error::StatusOrder(_)), "{relayed:?}");
+        let other_check = reported(
+            DatabaseErrorKind::CheckViolation,
+            "new row for relation \"skill_messages\" violates check constraint \"x\"",
+        );
+        assert!(matches!(other_check, Error::Database(_)), "{other_check:?}");
+    }
 }

@@ -121,18 +121,37 @@ impl fmt::Display for Cursor {
 impl FromStr for Cursor {
     type Err = Error;
 
+    /// Parses a cursor as `to_string` prints it; anything else, and a
+    /// position PostgreSQL cannot hold, is [`Error::InvalidCursor`].
     fn from_str(s: &str) -> Result<Self, Error> {
         if s.len() != 48 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::InvalidCursor);
         }
         let (micros, id) = s.split_at(16);
         let micros = u64::from_str_radix(micros, 16).map_err(|_| Error::InvalidCursor)? as i64;
-        Ok(Self {
+        Self {
             created_at: DateTime::from_timestamp_micros(micros).ok_or(Error::InvalidCursor)?,
             id: uuid::Uuid::try_parse(id)
                 .map_err(|_| Error::InvalidCursor)?
                 .into(),
-        })
+        }
+        .checked()
+    }
+}
+
+/// The earliest time PostgreSQL's `timestamptz` holds, 4714-11-24 BC at
+/// midnight UTC, in microseconds since 1970. The latest it holds, in the
+/// year 294276, is beyond every time chrono holds.
+const EARLIEST_POSTGRES_MICROS: i64 = -210_866_803_200_000_000;
+
+impl Cursor {
+    /// The cursor, if PostgreSQL can hold its time; [`Error::InvalidCursor`]
+    /// if not, before any statement is sent with it.
+    pub(crate) fn checked(self) -> Result<Self, Error> {
+        if self.created_at.timestamp_micros() < EARLIEST_POSTGRES_MICROS {
+            return Err(Error::InvalidCursor);
+        }
+        Ok(self)
     }
 }
 

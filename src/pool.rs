@@ -7,9 +7,8 @@ use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, Tr
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ConnectionManager, CustomizeConnection};
-use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 
-use crate::error::Error;
+use crate::error::{Error, connection_lost};
 use crate::ids::TenantId;
 use crate::scope::{TenantConn, begin, run_begun};
 use crate::scope_sql::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
@@ -76,10 +75,7 @@ impl Pool {
             let mut conn = self.inner.get().map_err(Error::from)?;
             match begin(&mut conn, tenant_id, &self.settings) {
                 Ok(()) => return run_begun(&mut conn, tenant_id, &self.settings, f),
-                Err(DatabaseError(
-                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                    _,
-                )) if retries > 0 => {
+                Err(error) if connection_lost(&error) && retries > 0 => {
                     retries -= 1;
                 }
                 Err(error) => return Err(Error::from(error).into()),

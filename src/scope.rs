@@ -2,15 +2,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::pg::PgConnection;
-use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
-
-use crate::error::Error;
+use crate::error::{Error, commit_failure};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::scope_sql::ScopeSettings;
-use crate::trace::{self, Span};
+use crate::trace::Span;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
 
 /// The setting the row-level-security policies read the tenant from.
 pub const TENANT_SETTING: &str = "app.current_tenant_id";
@@ -206,16 +204,4 @@ fn commit(
             }
             error
         })
-}
-
-/// The error of a commit that failed: when the connection failed during
-/// it, its outcome is unknown.
-pub(crate) fn commit_failure(error: diesel::result::Error) -> Error {
-    match error {
-        DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-            trace::commit_outcome_unknown(&error);
-            Error::CommitOutcomeUnknown(error)
-        }
-        error => error.into(),
-    }
 }

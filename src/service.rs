@@ -59,7 +59,10 @@ where
 /// ([`Error::SelfMessage`]); the subject proposed as its own parent
 /// ([`Error::ParentIsSubject`]); and a user or skill the tenant does not
 /// have ([`Error::UnknownUser`], [`Error::UnknownSkill`]), as another
-/// tenant's ids are. A refusal leaves the scope usable.
+/// tenant's ids are: when several are unknown, the first of sender,
+/// recipient, subject skill and proposed parent is named. When every one
+/// exists but was created while the send ran, it refuses with
+/// [`Error::SendRaced`]. A refusal leaves the scope usable.
 pub fn send_skill_message(
     tx: &mut TenantConn<'_>,
     new: NewSkillMessage<'_>,
@@ -119,13 +122,8 @@ pub fn mark_all_read(
     user_id: UserId,
     up_to: Cursor,
 ) -> Result<u64, Error> {
-    let tenant = tx.tenant_id();
-    let call = MarkAllRead {
-        tenant,
-        user: user_id,
-        up_to,
-    };
-    run(tx, Ok(call))
+    let call = MarkAllRead::new(tx.tenant_id(), user_id, up_to);
+    run(tx, call)
 }
 
 /// How many messages `user_id` received and has not read.
@@ -144,9 +142,12 @@ pub fn get_unread_count_for_user(tx: &mut TenantConn<'_>, user_id: UserId) -> Re
 
 /// Marks a message read by its recipient and returns it.
 ///
-/// Idempotent: `read_at` is the earliest time a call marked the message
-/// read, set by the first and kept by every later one; marking a read
-/// message again returns it unchanged, in the same one statement.
+/// `read_at` is set once, by the first call that finds the message unread,
+/// and never moves: every call, concurrent ones included, returns the
+/// value stored. Marking a read message again writes nothing (no row lock,
+/// no new row version) and does not wait behind a transaction holding the
+/// message, such as a concurrent answer; it reads the message in a second
+/// statement.
 /// Refuses with [`Error::NotFound`] when the tenant has no such message and
 /// [`Error::NotRecipient`] when `acting_user_id` is not its recipient.
 ///

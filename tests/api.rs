@@ -6,8 +6,8 @@ use std::error::Error as _;
 use skill_messages::chrono::{DateTime, Utc};
 use skill_messages::uuid::Uuid;
 use skill_messages::{
-    Cursor, Error, MessageProblem, Response, SkillId, SkillMessageId, SkillMessageStatus, TenantId,
-    UserId,
+    Cursor, DEFAULT_PAGE_SIZE, Error, MessageProblem, MessageQuery, Response, SkillId,
+    SkillMessageId, SkillMessageStatus, TenantId, UserId,
 };
 
 #[test]
@@ -55,6 +55,32 @@ fn a_cursor_names_a_position_and_survives_its_string_form() {
     );
     assert_eq!(cursor.to_string().parse::<Cursor>().expect("parse"), cursor);
     assert!(matches!("".parse::<Cursor>(), Err(Error::InvalidCursor)));
+}
+
+/// A cursor whose time PostgreSQL cannot hold (before 4714-11-24 BC) is
+/// refused when it is parsed, as a malformed one is; the earliest time it
+/// holds, and the latest chrono holds, are accepted.
+#[test]
+fn a_cursor_postgresql_cannot_hold_is_refused_when_parsed() {
+    let id = SkillMessageId::from(Uuid::from_u128(7));
+    let earliest: DateTime<Utc> = DateTime::from_timestamp_micros(-210_866_803_200_000_000)
+        .expect("4714-11-24 BC, which chrono holds");
+    let too_early = earliest - chrono::TimeDelta::microseconds(1);
+    let ancient = DateTime::from_timestamp(-8_000_000_000_000, 0).expect("about 251,000 BC");
+    for time in [too_early, ancient] {
+        let text = Cursor::at(time, id).to_string();
+        assert!(
+            matches!(text.parse::<Cursor>(), Err(Error::InvalidCursor)),
+            "{time} parsed from {text}"
+        );
+    }
+    for time in [earliest, DateTime::<Utc>::MAX_UTC] {
+        let cursor = Cursor::at(time, id);
+        assert_eq!(
+            cursor.to_string().parse::<Cursor>().expect("in range"),
+            cursor
+        );
+    }
 }
 
 #[test]
@@ -121,4 +147,49 @@ fn the_wire_forms_are_snake_case_and_the_cursor_is_its_string() {
     );
     let bad: Result<Cursor, _> = serde_json::from_value(json!("not a cursor"));
     assert!(bad.is_err());
+}
+
+/// What the documentation says of the statuses and keys is what the
+/// migrations do: DEPLOYMENT.md names every status, the column comments
+/// (and the rustdoc print-schema copies from them) say who answers and who
+/// withdraws, and SECURITY.md does not count the primary keys among the
+/// indexes not led by `tenant_id`.
+#[test]
+fn the_documentation_names_every_status_and_who_moves_it() {
+    let deployment = include_str!("../DEPLOYMENT.md");
+    for status in SkillMessageStatus::ALL {
+        assert!(
+            deployment.contains(&format!("`{status}`")),
+            "DEPLOYMENT.md names {status}"
+        );
+    }
+    let schema = include_str!("../src/schema.rs");
+    for (column, says) in [("status", "withdraws"), ("responded_at", "withdrew")] {
+        let doc = schema
+            .lines()
+            .zip(schema.lines().skip(1))
+            .find(|(_, next)| next.trim_start().starts_with(&format!("{column} ->")))
+            .map(|(doc, _)| doc)
+            .unwrap_or_default();
+        assert!(doc.contains(says), "the comment on {column}: {doc}");
+    }
+    let security = include_str!("../SECURITY.md");
+    assert!(!security.contains("(the primary keys,"), "SECURITY.md");
+}
+
+/// A query tells where its page starts and how long it is.
+#[test]
+fn a_message_query_tells_its_cursor_and_page_size() {
+    let first = MessageQuery::new();
+    assert_eq!(
+        (first.cursor(), first.page_size()),
+        (None, DEFAULT_PAGE_SIZE)
+    );
+    let cursor = Cursor::at(
+        DateTime::UNIX_EPOCH,
+        SkillMessageId::from(Uuid::from_u128(9)),
+    );
+    let next = first.limit(50).after(Some(cursor)).unread_only();
+    assert_eq!((next.cursor(), next.page_size()), (Some(cursor), 50));
+    assert_eq!(next.after(None).cursor(), None);
 }

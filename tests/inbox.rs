@@ -90,16 +90,13 @@ fn the_sent_list_pages_a_users_sent_messages_newest_first() {
     w.send(&w.b, w.b.proposal("from B's alice"));
     from_alice.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
 
-    let mut listed = Vec::new();
-    let mut query = MessageQuery::new().limit(7);
-    loop {
-        let page = w.sent(&a, a.alice, query).expect("a page");
-        listed.extend(ids(&page.items));
-        match page.next {
-            Some(next) => query = query.after(Some(next)),
-            None => break,
-        }
-    }
+    let listed: Vec<SkillMessageId> = common::paged(10, MessageQuery::new().limit(7), |query| {
+        w.sent(&a, a.alice, query)
+    })
+    .expect("the pages")
+    .iter()
+    .flat_map(|page| ids(&page.items))
+    .collect();
     assert_eq!(
         listed,
         ids(&from_alice),

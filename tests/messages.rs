@@ -120,25 +120,15 @@ fn the_inbox_pages_newest_first_and_every_message_exactly_once() {
         .expect("send in B");
     sent.sort_by_key(|m| std::cmp::Reverse((m.created_at, m.id)));
 
-    let mut pages = Vec::new();
-    let mut query = MessageQuery::default();
-    loop {
-        let page = w.inbox(&a, a.bob, query).expect("a page");
-        pages.push(page.items.len());
-        let next = page.next;
-        query = query.after(next);
-        let ids: Vec<SkillMessageId> = page.items.into_iter().map(|m| m.id).collect();
-        let start = pages.iter().sum::<usize>() - ids.len();
-        let expected: Vec<SkillMessageId> = sent[start..start + ids.len()]
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        assert_eq!(ids, expected, "page {}", pages.len());
-        if next.is_none() {
-            break;
-        }
-    }
-    assert_eq!(pages, [20, 20, 5]);
+    let pages = common::paged(10, MessageQuery::default(), |query| {
+        w.inbox(&a, a.bob, query)
+    })
+    .expect("the pages");
+    let sizes: Vec<usize> = pages.iter().map(|page| page.items.len()).collect();
+    assert_eq!(sizes, [20, 20, 5]);
+    let listed: Vec<SkillMessageId> = pages.iter().flat_map(|p| &p.items).map(|m| m.id).collect();
+    let expected: Vec<SkillMessageId> = sent.iter().map(|m| m.id).collect();
+    assert_eq!(listed, expected, "newest first, each once");
 
     // A page of exactly the remaining messages has no next page.
     let exact = w.inbox(&a, a.bob, limit(45)).expect("one page of all");
@@ -160,16 +150,13 @@ fn pages_through_a_tie_group_list_each_message_exactly_once() {
     let a = w.a;
     let sent = send_tie_group(&w, TIES);
 
-    let mut listed = Vec::new();
-    let mut query = limit(37);
-    loop {
-        let page = w.inbox(&a, a.bob, query).expect("a page");
-        listed.extend(page.items.iter().map(|m| m.id));
-        match page.next {
-            Some(next) => query = query.after(Some(next)),
-            None => break,
-        }
-    }
+    let listed: Vec<SkillMessageId> =
+        common::paged(TIES / 37 + 2, limit(37), |query| w.inbox(&a, a.bob, query))
+            .expect("the pages")
+            .iter()
+            .flat_map(|page| &page.items)
+            .map(|m| m.id)
+            .collect();
     let expected: Vec<SkillMessageId> = sent.iter().map(|m| m.id).collect();
     assert_eq!(listed, expected, "each message once, newest id first");
 
@@ -192,9 +179,8 @@ fn pagination_misses_nothing_and_repeats_nothing_while_messages_arrive() {
             .expect("send");
     }
     let mut seen = Vec::new();
-    let mut query = limit(7);
-    loop {
-        let page = w.inbox(&a, a.bob, query).expect("page");
+    common::paged(10, limit(7), |query| {
+        let page = w.inbox(&a, a.bob, query)?;
         seen.extend(page.items.iter().map(|m| m.id));
         // New messages arrive between pages, and from other users too.
         w.send(&a, a.proposal("arrived while paging"))
@@ -206,11 +192,9 @@ fn pagination_misses_nothing_and_repeats_nothing_while_messages_arrive() {
             ..a.proposal("from carol")
         };
         w.send(&a, carol).expect("send");
-        match page.next {
-            Some(next) => query = query.after(Some(next)),
-            None => break,
-        }
-    }
+        Ok::<_, Error>(page)
+    })
+    .expect("the pages");
     let distinct: BTreeSet<&SkillMessageId> = seen.iter().collect();
     assert_eq!(distinct.len(), seen.len(), "no message twice");
     let before: BTreeSet<SkillMessageId> = w
@@ -623,4 +607,349 @@ fn wait_for(mut done: impl FnMut() -> bool) {
         assert!(std::time::Instant::now() < deadline, "timed out");
         thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// The stored row version of message `id`: its `xmin` and `ctid`, which
+/// change with every update that writes the row (on a Citus cluster, read
+/// on the shard that holds it).
+fn row_version(admin: &mut PgConnection, id: SkillMessageId) -> String {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let sql = if common::on_citus() {
+        format!(
+            "SELECT string_agg(result, '') AS version \
+             FROM run_command_on_placements('skill_messages', \
+                 $$SELECT coalesce(string_agg(xmin::text || ' ' || ctid::text, ''), '') \
+                   FROM %s WHERE id = '{id}'$$)"
+        )
+    } else {
+        format!(
+            "SELECT xmin::text || ' ' || ctid::text AS version \
+             FROM skill_messages WHERE id = '{id}'"
+        )
+    };
+    let version = diesel::sql_query(sql)
+        .get_result::<Version>(admin)
+        .expect("read the row's version")
+        .version;
+    assert!(!version.is_empty(), "message {id} is stored");
+    version
+}
+
+/// `read_at` is set once: a scope whose transaction began before the
+/// message was read (so its `now()` is earlier) gets the stored `read_at`
+/// when it marks the message read or answers it, and moves nothing.
+#[test]
+fn read_at_never_moves_for_a_transaction_that_began_earlier() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let w = world();
+    let a = w.a;
+    let for_read = w.send(&a, a.proposal("read twice")).expect("send");
+    let for_answer = w.send(&a, a.proposal("read, then answer")).expect("send");
+    let (began, began_rx) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let (w, ids) = (&w, [for_read.id, for_answer.id]);
+    let earlier = thread::scope(|s| {
+        let late = s.spawn(move || {
+            w.pool.with_tenant(a.tenant, |tx| {
+                // The transaction, and with it its `now()`, starts here.
+                get_unread_count_for_user(tx, a.bob)?;
+                began.send(()).expect("tell the main thread");
+                go_rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("the main thread reads both");
+                let read = mark_message_read(tx, ids[0], a.bob)?;
+                let answered = update_message_status(tx, ids[1], a.bob, Response::Accepted)?;
+                Ok((read, answered))
+            })
+        });
+        began_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the earlier scope begins");
+        let read: Vec<SkillMessage> = ids
+            .map(|id| {
+                w.pool
+                    .with_tenant(a.tenant, |tx| mark_message_read(tx, id, a.bob))
+                    .expect("read now")
+            })
+            .into();
+        go.send(()).expect("let the earlier scope go on");
+        let (late_read, late_answer) = late.join().expect("no panic").expect("the earlier scope");
+        (read, late_read, late_answer)
+    });
+    let (read, late_read, late_answer) = earlier;
+    assert_eq!(late_read.read_at, read[0].read_at, "marking again");
+    assert_eq!(late_answer.read_at, read[1].read_at, "answering");
+    let stored = w.stored();
+    for message in &read {
+        let now = stored.iter().find(|m| m.id == message.id).expect("stored");
+        assert_eq!(
+            now.read_at, message.read_at,
+            "stored read_at of {}",
+            message.id
+        );
+    }
+}
+
+/// Sixteen readers marking one unread message read at once all get the
+/// `read_at` that is stored, round after round.
+#[test]
+fn racing_readers_all_get_the_read_at_that_is_stored() {
+    const READERS: usize = 16;
+    const ROUNDS: usize = 10;
+    let w = world();
+    let a = w.a;
+    let pool = w.db.pool_of(READERS as u32);
+    for round in 0..ROUNDS {
+        let sent = w.send(&a, a.proposal("read by many")).expect("send");
+        let start = Barrier::new(READERS);
+        let seen: Vec<_> = thread::scope(|s| {
+            let readers: Vec<_> = (0..READERS)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        pool.with_tenant(a.tenant, |tx| mark_message_read(tx, sent.id, a.bob))
+                            .expect("mark read")
+                            .read_at
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .map(|r| r.join().expect("no panic"))
+                .collect()
+        });
+        let stored = w
+            .stored()
+            .into_iter()
+            .find(|m| m.id == sent.id)
+            .expect("stored")
+            .read_at;
+        assert!(stored.is_some(), "round {round}: read");
+        assert!(
+            seen.iter().all(|read_at| *read_at == stored),
+            "round {round}: every reader gets the stored {stored:?}, not {seen:?}"
+        );
+    }
+}
+
+/// Marking a message that is already read writes nothing: the stored row
+/// keeps its version.
+#[test]
+fn marking_a_read_message_again_writes_no_new_row_version() {
+    let w = world();
+    let a = w.a;
+    let sent = w.send(&a, a.proposal("read once")).expect("send");
+    let mark = || {
+        w.pool
+            .with_tenant(a.tenant, |tx| mark_message_read(tx, sent.id, a.bob))
+            .expect("mark read")
+    };
+    let first = mark();
+    let version = row_version(&mut w.db.admin(), sent.id);
+    assert_eq!(mark(), first);
+    assert_eq!(row_version(&mut w.db.admin(), sent.id), version);
+}
+
+/// Marking a message that is already read does not wait for the row lock
+/// of a transaction answering it: with a lock timeout of 200 ms, it still
+/// answers while the answer is uncommitted.
+#[test]
+fn marking_a_read_message_again_does_not_wait_behind_an_answer() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let w = world();
+    let a = w.a;
+    let sent = w.send(&a, a.proposal("read, then answered")).expect("send");
+    let read = w
+        .pool
+        .with_tenant(a.tenant, |tx| mark_message_read(tx, sent.id, a.bob))
+        .expect("read");
+    let (answered, answered_rx) = mpsc::channel();
+    let (done, done_rx) = mpsc::channel::<()>();
+    let (w, id) = (&w, sent.id);
+    let again = thread::scope(|s| {
+        let answer = s.spawn(move || {
+            w.pool.with_tenant(a.tenant, |tx| {
+                update_message_status(tx, id, a.bob, Response::Accepted)?;
+                answered.send(()).expect("tell the main thread");
+                // Holds the row lock until the main thread has read.
+                done_rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("the main thread marks it read");
+                Ok(())
+            })
+        });
+        answered_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the answer holds the row");
+        let again = w.pool.with_tenant(a.tenant, |tx| {
+            tx.connection()
+                .batch_execute("SET LOCAL lock_timeout = '200ms'")?;
+            mark_message_read(tx, id, a.bob)
+        });
+        done.send(()).expect("let the answer commit");
+        answer
+            .join()
+            .expect("no panic")
+            .expect("the answer commits");
+        again
+    });
+    let again = again.expect("marked read again while the answer held the row");
+    assert_eq!(again.read_at, read.read_at);
+}
+
+/// A statement of the caller's own in a scope that moves a message against
+/// the status order is refused by the database, and the crate names the
+/// refusal: [`Error::StatusOrder`], a failure that aborts the scope.
+#[test]
+fn a_move_against_the_status_order_is_a_typed_error() {
+    let w = world();
+    let a = w.a;
+    let sent = w.send(&a, a.proposal("accepted for good")).expect("send");
+    w.pool
+        .with_tenant(a.tenant, |tx| {
+            update_message_status(tx, sent.id, a.bob, Response::Accepted)
+        })
+        .expect("accept");
+    let before = w.stored();
+    let reopened = w.pool.with_tenant(a.tenant, |tx| {
+        diesel::update(messages::table.filter(messages::id.eq(sent.id)))
+            .set((
+                messages::status.eq(Pending),
+                messages::responded_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+            ))
+            .execute(tx.connection())?;
+        Ok(())
+    });
+    match reopened {
+        Err(error @ Error::StatusOrder(_)) => {
+            assert!(!error.is_refusal(), "it aborts the scope");
+            let source = std::error::Error::source(&error).expect("PostgreSQL's refusal");
+            assert!(
+                source.to_string().contains("cannot become pending"),
+                "{source}"
+            );
+        }
+        other => panic!("expected Error::StatusOrder, got {other:?}"),
+    }
+    assert_eq!(w.stored(), before);
+}
+
+/// A cursor PostgreSQL cannot hold, made in code rather than parsed, is
+/// refused by the calls that take one before they send a statement: a
+/// refusal that leaves the scope usable, not a failure of the server.
+#[test]
+fn a_cursor_postgresql_cannot_hold_is_refused_before_any_statement() {
+    let w = world();
+    let a = w.a;
+    let ancient = chrono::DateTime::from_timestamp(-8_000_000_000_000, 0).expect("251,000 BC");
+    let cursor = Cursor::at(ancient, SkillMessageId::from(Uuid::nil()));
+    let (page, marked, count) = w
+        .pool
+        .with_tenant(a.tenant, |tx| {
+            let page = get_messages_for_user(tx, a.bob, MessageQuery::new().after(Some(cursor)));
+            let marked = skill_messages::mark_all_read(tx, a.bob, Cursor::up_to(ancient));
+            Ok((page, marked, get_unread_count_for_user(tx, a.bob)?))
+        })
+        .expect("the scope stays usable");
+    assert!(matches!(page, Err(Error::InvalidCursor)), "{page:?}");
+    assert!(matches!(marked, Err(Error::InvalidCursor)), "{marked:?}");
+    assert_eq!(count, 0);
+}
+
+/// When several references of a message are unknown, send names the first
+/// of sender, recipient, subject skill and proposed parent.
+#[test]
+fn send_names_the_first_unknown_reference() {
+    let w = world();
+    let a = w.a;
+    let (nobody, no_skill) = (UserId::from(Uuid::new_v4()), Uuid::new_v4().into());
+    let (nothing, other_nothing) = (Uuid::new_v4().into(), w.b.parent);
+    let cases = [
+        (
+            NewSkillMessage {
+                from_user_id: nobody,
+                to_user_id: w.b.bob,
+                subject_skill_id: no_skill,
+                ..a.proposal("x")
+            },
+            Error::UnknownUser(nobody),
+        ),
+        (
+            NewSkillMessage {
+                to_user_id: nobody,
+                subject_skill_id: no_skill,
+                proposed_parent_skill_id: Some(nothing),
+                ..a.proposal("x")
+            },
+            Error::UnknownUser(nobody),
+        ),
+        (
+            NewSkillMessage {
+                subject_skill_id: no_skill,
+                proposed_parent_skill_id: Some(other_nothing),
+                ..a.proposal("x")
+            },
+            Error::UnknownSkill(no_skill),
+        ),
+        (
+            NewSkillMessage {
+                proposed_parent_skill_id: Some(other_nothing),
+                ..a.proposal("x")
+            },
+            Error::UnknownSkill(other_nothing),
+        ),
+    ];
+    for (new, expected) in cases {
+        let refused = w.send(&a, new).expect_err("refused");
+        assert_eq!(refused.to_string(), expected.to_string(), "{new:?}");
+    }
+    assert!(w.stored().is_empty());
+}
+
+/// A send that stored nothing although every user and skill it names
+/// exists (here a trigger skips the insert, as a reference created during
+/// the send, or a taken id, would) says so: [`Error::SendRaced`], a
+/// refusal that writes nothing, not an unknown recipient.
+#[test]
+fn a_send_that_stored_nothing_with_every_reference_known_says_so() {
+    let w = world();
+    let a = w.a;
+    // One transaction, statements of their own, as the migrations create
+    // their trigger: so Citus creates the function on the workers too.
+    w.db.admin()
+        .transaction(|admin| {
+            if common::on_citus() {
+                admin.batch_execute("SET LOCAL citus.enable_unsafe_triggers = on")?;
+            }
+            admin.batch_execute(
+                "CREATE FUNCTION skip_insert() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$BEGIN RETURN NULL; END$$",
+            )?;
+            admin.batch_execute(
+                "DO $$BEGIN CREATE TRIGGER skip_insert BEFORE INSERT ON skill_messages \
+                     FOR EACH ROW WHEN (NEW.message = 'skipped') \
+                     EXECUTE FUNCTION skip_insert(); END$$",
+            )
+        })
+        .expect("a trigger that skips some inserts");
+    let (skipped, kept) = w
+        .pool
+        .with_tenant(a.tenant, |tx| {
+            let skipped = send_skill_message(tx, a.proposal("skipped"));
+            Ok((skipped, send_skill_message(tx, a.proposal("kept"))?))
+        })
+        .expect("the scope stays usable");
+    match skipped {
+        Err(error @ Error::SendRaced) => assert!(error.is_refusal()),
+        other => panic!("expected Error::SendRaced, got {other:?}"),
+    }
+    assert_eq!(w.stored(), [kept]);
 }

@@ -470,18 +470,14 @@ impl Case<'_> {
             if let Some(status) = status {
                 query = query.status(status);
             }
-            let mut all = Vec::new();
-            loop {
-                let page = match side {
-                    Side::Received => get_messages_for_user(tx, user_id, query)?,
-                    Side::Sent => get_sent_messages_for_user(tx, user_id, query)?,
-                };
-                all.extend(page.items);
-                match page.next {
-                    Some(next) => query = query.after(Some(next)),
-                    None => return Ok(all),
-                }
-            }
+            let pages = common::paged(1000, query, |query| match side {
+                Side::Received => get_messages_for_user(tx, user_id, query),
+                Side::Sent => get_sent_messages_for_user(tx, user_id, query),
+            })?;
+            Ok(pages
+                .into_iter()
+                .flat_map(|page| page.items)
+                .collect::<Vec<_>>())
         });
         self.tally(
             match side {

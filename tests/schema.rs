@@ -485,6 +485,30 @@ fn a_failing_migration_is_a_typed_error_and_applies_nothing() {
     assert!(applied.is_empty(), "{applied:?}");
 }
 
+/// The migrate binary, on a database where a migration fails, says which
+/// migration failed and what the server answered, not only that the
+/// migrations failed, and exits with a failure.
+#[test]
+fn the_migrate_binary_names_the_failed_migration_and_the_servers_message() {
+    let db = TestDb::empty();
+    db.admin()
+        .batch_execute("CREATE TABLE tenants (squatter int)")
+        .expect("occupy a table name the first migration needs");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_skill-messages-migrate"))
+        .env("DATABASE_URL", db.admin_url())
+        .output()
+        .expect("run skill-messages-migrate");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    for part in [
+        "migrations failed",
+        "2026-11-23-000001_create_tenants_users_skills",
+        "relation \"tenants\" already exists",
+    ] {
+        assert!(stderr.contains(part), "{part:?} missing from {stderr:?}");
+    }
+}
+
 /// The migration that adds `withdrawn` reverts only while no message is
 /// withdrawn, and says why when one is; every existing row stays valid
 /// when it is applied.
@@ -503,6 +527,10 @@ fn the_withdrawn_status_reverts_only_while_no_message_uses_it() {
         skill = a.skill,
     ))
     .expect("a withdrawn message");
+    // The status order, which keeps a withdrawn message withdrawn, goes
+    // first.
+    conn.revert_last_migration(MIGRATIONS)
+        .expect("revert the status order");
     let refused = conn
         .revert_last_migration(MIGRATIONS)
         .expect_err("refused while a message is withdrawn");

@@ -806,9 +806,9 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
         assert_eq!(prepared, ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]);
     }
 
-    // Marking a read message again is the same one statement. An empty page
-    // takes a second to tell an empty inbox from an unknown user, and a
-    // refused send or answer a second to tell why.
+    // Marking a read message again updates nothing and reads it in a second
+    // statement. An empty page takes a second to tell an empty inbox from an
+    // unknown user, and a refused send or answer a second to tell why.
     let others: Vec<(&str, usize, Call)> = vec![
         (
             "send to an unknown user",
@@ -851,7 +851,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
         ),
     ];
     let (_, mark_read) = &calls[3];
-    assert_eq!(costs(&mut conn, mark_read), (3, 0), "mark read again");
+    assert_eq!(costs(&mut conn, mark_read), (4, 0), "mark read again");
     for (name, expected, call) in &others {
         assert_eq!(
             costs(&mut conn, call),
@@ -865,4 +865,121 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
 struct Line {
     #[diesel(sql_type = Text)]
     line: String,
+}
+
+/// Behind a pooler in transaction mode, a pool built without
+/// `transaction_pooling(true)` finds its named statements missing or
+/// clashing; the error names the cause and the setting
+/// ([`Error::TransactionPoolingRequired`]), not PostgreSQL's bare "prepared
+/// statement already exists". On a direct connection, the same load of
+/// calls all succeed.
+#[test]
+fn prepared_statements_behind_a_transaction_pooler_are_named_as_the_cause() {
+    const THREADS: usize = 16;
+    const CALLS: usize = 40;
+    let (db, a, _) = two_tenants();
+    let pool = Pool::builder()
+        .max_size(THREADS as u32)
+        .build(&db.app_url())
+        .expect("a pool that prepares statements by name");
+    let sent = pool
+        .with_tenant(a.tenant, |tx| send_skill_message(tx, a.proposal("seed")))
+        .expect("send");
+    let errors: Vec<Error> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (pool, sent) = (&pool, &sent);
+                s.spawn(move || {
+                    (0..CALLS)
+                        .filter_map(|i| {
+                            pool.with_tenant(a.tenant, |tx| match (t + i) % 3 {
+                                0 => get_unread_count_for_user(tx, a.bob).map(drop),
+                                1 => mark_message_read(tx, sent.id, a.bob).map(drop),
+                                _ => {
+                                    get_messages_for_user(tx, a.bob, MessageQuery::new()).map(drop)
+                                }
+                            })
+                            .err()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("no panic"))
+            .collect()
+    });
+    if common::through_pooler() {
+        let named = errors
+            .iter()
+            .filter(|e| matches!(e, Error::TransactionPoolingRequired(_)))
+            .count();
+        assert!(
+            named > 0,
+            "{} of {} calls failed, none named the pooler: {errors:?}",
+            errors.len(),
+            THREADS * CALLS
+        );
+        let text = errors
+            .iter()
+            .find(|e| matches!(e, Error::TransactionPoolingRequired(_)))
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(text.contains("transaction_pooling(true)"), "{text}");
+        for error in &errors {
+            assert!(
+                !matches!(error, Error::Database(e) if e.to_string().contains("__diesel_stmt")),
+                "a clash of prepared statements not named as such: {error:?}"
+            );
+        }
+    } else {
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}
+
+/// A connection lost while a blocking scope commits is
+/// `CommitOutcomeUnknown`, whether the `COMMIT` reached the server (which
+/// then committed) or not (which then rolled back); the pool serves the
+/// next scope on a new connection.
+#[test]
+fn a_connection_lost_at_commit_is_an_unknown_outcome() {
+    let (db, a, _) = two_tenants();
+    let proxy = common::proxy::Proxy::start(&common::server_address(), Duration::ZERO);
+    let pool = db
+        .pool_builder()
+        .max_size(1)
+        .build(&db.app_url_through(proxy.addr()))
+        .expect("a pool through the proxy");
+    for forward in [false, true] {
+        let text = format!("commit forwarded: {forward}");
+        let result = pool.with_tenant(a.tenant, |tx| {
+            let sent = send_skill_message(tx, a.proposal(&text))?;
+            if forward {
+                proxy.cut_when_answered("COMMIT");
+            } else {
+                proxy.cut_when_sent("COMMIT");
+            }
+            Ok(sent)
+        });
+        assert!(
+            matches!(result, Err(Error::CommitOutcomeUnknown(_))),
+            "{text}: {result:?}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let stored = loop {
+            let stored: i64 = messages::table
+                .filter(messages::message.eq(&text))
+                .count()
+                .get_result(&mut db.admin())
+                .expect("count as the superuser");
+            if stored == i64::from(forward) || std::time::Instant::now() > deadline {
+                break stored;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(stored, i64::from(forward), "{text}");
+        pool.with_tenant(a.tenant, |tx| get_unread_count_for_user(tx, a.bob))
+            .unwrap_or_else(|e| panic!("{text}: the next scope: {e}"));
+    }
 }

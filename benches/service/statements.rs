@@ -78,10 +78,9 @@ pub const SEND: &str = "INSERT INTO \"skill_messages\" (\"id\", \"tenant_id\", \
      \"skill_messages\".\"responded_at\", \"skill_messages\".\"created_at\"";
 
 /// `mark_message_read`: tenant, message, recipient.
-pub const MARK_READ: &str = "UPDATE \"skill_messages\" SET \"read_at\" = \
-     least(\"skill_messages\".\"read_at\", CURRENT_TIMESTAMP) \
-     WHERE (((\"skill_messages\".\"tenant_id\" = $1) AND (\"skill_messages\".\"id\" = $2)) \
-     AND (\"skill_messages\".\"to_user_id\" = $3)) \
+pub const MARK_READ: &str = "UPDATE \"skill_messages\" SET \"read_at\" = CURRENT_TIMESTAMP \
+     WHERE ((((\"skill_messages\".\"tenant_id\" = $1) AND (\"skill_messages\".\"id\" = $2)) \
+     AND (\"skill_messages\".\"to_user_id\" = $3)) AND (\"skill_messages\".\"read_at\" IS NULL)) \
      RETURNING \"skill_messages\".\"id\", \"skill_messages\".\"tenant_id\", \
      \"skill_messages\".\"from_user_id\", \"skill_messages\".\"to_user_id\", \
      \"skill_messages\".\"subject_skill_id\", \"skill_messages\".\"proposed_parent_skill_id\", \
@@ -91,7 +90,8 @@ pub const MARK_READ: &str = "UPDATE \"skill_messages\" SET \"read_at\" = \
 /// `update_message_status`: the new status, tenant, message, recipient,
 /// `pending`.
 pub const RESPOND: &str = "UPDATE \"skill_messages\" SET \"status\" = $1, \"responded_at\" = CURRENT_TIMESTAMP, \
-     \"read_at\" = least(\"skill_messages\".\"read_at\", CURRENT_TIMESTAMP) \
+     \"read_at\" = least(\"skill_messages\".\"read_at\", \
+     greatest(\"skill_messages\".\"read_at\", CURRENT_TIMESTAMP)) \
      WHERE ((((\"skill_messages\".\"tenant_id\" = $2) AND (\"skill_messages\".\"id\" = $3)) \
      AND (\"skill_messages\".\"to_user_id\" = $4)) AND (\"skill_messages\".\"status\" = $5)) \
      RETURNING \"skill_messages\".\"id\", \"skill_messages\".\"tenant_id\", \
@@ -256,9 +256,9 @@ pub fn check(pool: &Pool, items: &Items) {
             },
         )?;
         get_sent_messages_for_user(tx, pair.user_id, MessageQuery::new())?;
-        let marked = mark_all_read(tx, target.to_user_id, Cursor::up_to(chrono::Utc::now()))?;
-        assert!(marked > 0, "mark_all_read marked nothing");
+        // While it is unread: marking a read message reads it without a write.
         mark_message_read(tx, target.message_id, target.to_user_id)?;
+        mark_all_read(tx, target.to_user_id, Cursor::up_to(chrono::Utc::now()))?;
         update_message_status(tx, target.message_id, target.to_user_id, Response::Declined)?;
         withdraw_message(tx, sent.id, pair.user_id)?;
         let statements = prepared(tx.connection()).map_err(Error::from)?;

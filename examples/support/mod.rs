@@ -1,8 +1,10 @@
-//! What the examples share: a database created if it is missing, and
-//! tenants, users and skills provisioned the way a platform would.
+//! What the examples share: a database created if it is missing,
+//! tenants, users and skills provisioned the way a platform would, and
+//! errors reported with every cause.
 #![allow(dead_code)] // each example uses a part
 
 use std::error::Error as StdError;
+use std::fmt;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -11,6 +13,31 @@ use skill_messages::uuid::Uuid;
 use skill_messages::{SkillId, TenantId, UserId, run_migrations};
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/skill_messages";
+
+/// What an example's `main` fails with: any error, reported with the
+/// chain of its causes (`Error: migrations failed: Failed to run ... with:
+/// relation "tenants" already exists`), not as a debug dump.
+pub struct Report(Box<dyn StdError>);
+
+impl<E: Into<Box<dyn StdError>>> From<E> for Report {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&chain(&*self.0))
+    }
+}
+
+/// `error` and each of its causes, joined by `: `.
+pub fn chain(error: &(dyn StdError + 'static)) -> String {
+    std::iter::successors(Some(error), |&e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
 
 /// `DATABASE_URL`, from the environment or a `.env` file, or the server
 /// `docker-compose.yml` starts.

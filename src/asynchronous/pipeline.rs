@@ -7,19 +7,18 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::query_dsl::CompatibleType;
-use diesel::result::{DatabaseErrorKind, Error::DatabaseError};
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use super::pool::AsyncPool;
 use super::scope::{break_off, enter, leave};
 use crate::call::{Call, FollowUp, Step};
-use crate::error::Error;
+use crate::error::{Error, commit_failure, connection_lost};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::schema::skill_messages;
 use crate::statement::Statement;
-use crate::trace::{self, Span, call_outcome};
+use crate::trace::{Span, call_outcome};
 
 /// Runs `call` in a scope of its own on a connection of `pool`: one round
 /// trip when its statement settles the answer, a second for its follow-up
@@ -118,42 +117,21 @@ where
             Commit.execute(&mut fourth),
         )
     };
-    let broken = begun.as_ref().err().is_some_and(closed)
-        || rows.as_ref().err().is_some_and(closed)
-        || notified.as_ref().err().is_some_and(closed)
-        || committed.as_ref().err().is_some_and(closed);
+    let broken = begun.as_ref().err().is_some_and(connection_lost)
+        || rows.as_ref().err().is_some_and(connection_lost)
+        || notified.as_ref().err().is_some_and(connection_lost)
+        || committed.as_ref().err().is_some_and(connection_lost);
     if broken {
         break_off(conn);
     } else {
         leave(conn);
     }
-    let rows = begun.and(rows).map_err(failure)?;
-    notified.and(committed).map_err(failure)?;
+    // A statement that failed aborted the transaction: nothing was
+    // written. A connection that failed may have run what followed,
+    // `COMMIT` included: the outcome is unknown.
+    let rows = begun.and(rows).map_err(commit_failure)?;
+    notified.and(committed).map_err(commit_failure)?;
     Ok(rows)
-}
-
-/// The answer of a pipeline whose first failure is `error`. A statement
-/// that failed aborted the transaction: nothing was written. A connection
-/// that failed may have run what followed, `COMMIT` included: the outcome
-/// is unknown.
-fn failure(error: diesel::result::Error) -> Error {
-    if closed(&error) {
-        trace::commit_outcome_unknown(&error);
-        Error::CommitOutcomeUnknown(error)
-    } else {
-        error.into()
-    }
-}
-
-/// Whether `error` is the connection's failure rather than a statement's.
-fn closed(error: &diesel::result::Error) -> bool {
-    matches!(
-        error,
-        DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        )
-    )
 }
 
 /// `SELECT pg_notify(...)` of `event`, if its message exists: a statement

@@ -195,7 +195,8 @@ impl AsyncPool {
         one_call(self, tenant_id, call).await
     }
 
-    /// Marks a message read, in one round trip; see
+    /// Marks a message read, in one round trip (two for a message read
+    /// before, which is read without a write); see
     /// [`mark_message_read`](crate::mark_message_read).
     pub async fn mark_message_read(
         &self,
@@ -249,11 +250,7 @@ impl AsyncPool {
         user_id: UserId,
         up_to: Cursor,
     ) -> Result<u64, Error> {
-        let call = Ok(MarkAllRead {
-            tenant: tenant_id,
-            user: user_id,
-            up_to,
-        });
+        let call = MarkAllRead::new(tenant_id, user_id, up_to);
         one_call(self, tenant_id, call).await
     }
 

@@ -6,10 +6,9 @@ use diesel_async::{
     AnsiTransactionManager, AsyncPgConnection, SimpleAsyncConnection, TransactionManager,
 };
 
-use crate::error::Error;
+use crate::error::{Error, commit_failure};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
-use crate::scope::commit_failure;
 use crate::scope_sql::ScopeSettings;
 use crate::trace::Span;
 

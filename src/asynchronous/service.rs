@@ -167,13 +167,8 @@ pub async fn mark_all_read(
     user_id: UserId,
     up_to: Cursor,
 ) -> Result<u64, Error> {
-    let tenant = tx.tenant_id();
-    let call = MarkAllRead {
-        tenant,
-        user: user_id,
-        up_to,
-    };
-    run(tx, Ok(call)).await
+    let call = MarkAllRead::new(tx.tenant_id(), user_id, up_to);
+    run(tx, call).await
 }
 
 /// [`withdraw_message`](crate::withdraw_message), awaited.

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     };
     let applied = PgConnection::establish(&url)
         .map_err(|e| e.to_string())
-        .and_then(|mut conn| skill_messages::run_migrations(&mut conn).map_err(|e| e.to_string()));
+        .and_then(|mut conn| skill_messages::run_migrations(&mut conn).map_err(|e| chain(&e)));
     match applied {
         Ok(versions) => {
             versions.iter().for_each(|version| println!("{version}"));
@@ -26,4 +26,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and each of its causes, joined by `: `: the migration that
+/// failed and the server's message, not only "migrations failed".
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |&e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

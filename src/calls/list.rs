@@ -96,7 +96,12 @@ impl MessageQuery {
         self.limit
     }
 
+    /// The query, if its page size is in range and its cursor a position
+    /// PostgreSQL can hold.
     fn checked(self) -> Result<Self, Error> {
+        if let Some(after) = self.after {
+            after.checked()?;
+        }
         match self.limit {
             1..=MAX_PAGE_SIZE => Ok(self),
             limit => Err(Error::InvalidPageSize(limit)),

@@ -6,6 +6,7 @@ use diesel::sql_types::Uuid as SqlUuid;
 
 use super::list::KnownUser;
 use crate::call::{Call, Step};
+use crate::error::Error;
 use crate::ids::{SkillMessageId, TenantId, UserId};
 use crate::page::Cursor;
 use crate::schema::skill_messages;
@@ -13,9 +14,20 @@ use crate::statement::Statement;
 
 /// The recipient marks every unread message up to a position read.
 pub(crate) struct MarkAllRead {
-    pub(crate) tenant: TenantId,
-    pub(crate) user: UserId,
-    pub(crate) up_to: Cursor,
+    tenant: TenantId,
+    user: UserId,
+    up_to: Cursor,
+}
+
+impl MarkAllRead {
+    /// Refuses a position PostgreSQL cannot hold.
+    pub(crate) fn new(tenant: TenantId, user: UserId, up_to: Cursor) -> Result<Self, Error> {
+        Ok(Self {
+            tenant,
+            user,
+            up_to: up_to.checked()?,
+        })
+    }
 }
 
 impl Call for MarkAllRead {

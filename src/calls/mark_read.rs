@@ -13,17 +13,27 @@ use crate::schema::skill_messages;
 use crate::statement::Statement;
 
 diesel::define_sql_function! {
-    /// SQL `least` of a nullable timestamp and another: the earlier, or
-    /// the other when the first is null.
-    fn least(value: Nullable<Timestamptz>, other: Timestamptz) -> Nullable<Timestamptz>;
+    /// SQL `least`: the smallest of its arguments that is not null.
+    fn least(value: Nullable<Timestamptz>, other: Nullable<Timestamptz>) -> Nullable<Timestamptz>;
 }
 
-/// `read_at` set to the earliest time a call marked the message read: by
-/// the first call, and kept by every later one. (Citus refuses `coalesce`
-/// of `now()` in an `UPDATE`, and accepts `least`.)
+diesel::define_sql_function! {
+    /// SQL `greatest`: the largest of its arguments that is not null.
+    fn greatest(value: Nullable<Timestamptz>, other: Timestamptz) -> Nullable<Timestamptz>;
+}
+
+/// `read_at` kept if it is set, else set to now, in an update that must
+/// happen either way (an answer): `least(read_at, greatest(read_at,
+/// now()))` is `read_at` when it is set and `now()` when it is null. (The
+/// plain `coalesce(read_at, now())` says the same, but Citus refuses
+/// `coalesce` and `CASE` of `now()` in an `UPDATE`; it takes `least` and
+/// `greatest`.)
 #[dsl::auto_type]
-pub(super) fn read_now() -> _ {
-    skill_messages::read_at.eq(least(skill_messages::read_at, now))
+pub(super) fn read_now_unless_read() -> _ {
+    skill_messages::read_at.eq(least(
+        skill_messages::read_at,
+        greatest(skill_messages::read_at, now),
+    ))
 }
 
 /// The message `id` of `tenant`, if `user` received it.
@@ -52,11 +62,17 @@ impl Call for MarkRead {
     type FollowUp = WhyNot;
     const OPERATION: &'static str = "mark_message_read";
 
-    /// Sets `read_at` unless it is set, in one statement either way.
+    /// Sets `read_at` if it is not set. A message already read is not
+    /// updated at all: no row lock, no new row version, no wait behind a
+    /// transaction that holds the row; the follow-up then reads it as
+    /// stored. Of two calls racing to mark it, the second waits for the
+    /// first, finds it read, and returns the `read_at` the first stored.
     fn statement(&self) -> Statement<Returned> {
+        let unread = received(self.tenant, self.message, self.user)
+            .filter(skill_messages::read_at.is_null());
         Statement::new(
-            diesel::update(received(self.tenant, self.message, self.user))
-                .set(read_now())
+            diesel::update(unread)
+                .set(skill_messages::read_at.eq(now))
                 .returning(SkillMessage::as_returning()),
         )
     }

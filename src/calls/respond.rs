@@ -3,7 +3,7 @@
 use diesel::dsl::now;
 use diesel::prelude::*;
 
-use super::mark_read::{Returned, read_now, received};
+use super::mark_read::{Returned, read_now_unless_read, received};
 use super::why_not::{Act, WhyNot};
 use crate::call::{Call, Step};
 use crate::ids::{SkillMessageId, TenantId, UserId};
@@ -37,7 +37,7 @@ impl Call for Respond {
                 .set((
                     skill_messages::status.eq(SkillMessageStatus::from(self.response)),
                     skill_messages::responded_at.eq(now),
-                    read_now(),
+                    read_now_unless_read(),
                 ))
                 .returning(SkillMessage::as_returning()),
         )

@@ -140,7 +140,8 @@ impl Call for Send<'_> {
     }
 }
 
-/// Which of a refused message's users and skills the tenant lacks.
+/// Which of a refused message's users and skills the tenant lacks: the
+/// first, in the order sender, recipient, subject skill, proposed parent.
 pub(crate) struct UnknownReference {
     tenant: TenantId,
     from: UserId,
@@ -170,10 +171,11 @@ impl FollowUp for UnknownReference {
             (_, false, ..) => Error::UnknownUser(self.to),
             (_, _, false, ..) => Error::UnknownSkill(self.subject),
             (_, _, _, false, Some(parent)) => Error::UnknownSkill(parent),
-            // Each statement sees what was committed when it started: a
-            // reference the insert missed was created since. The insert
-            // refused the message all the same; sending it again succeeds.
-            _ => Error::UnknownUser(self.to),
+            // Every reference exists now. Each statement sees what was
+            // committed when it started: one the insert missed was created
+            // since (or the message's id was taken, which its conflict
+            // clause skips). Nothing was written.
+            _ => Error::SendRaced,
         })
     }
 }

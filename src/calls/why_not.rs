@@ -1,5 +1,6 @@
 //! The read-only look at a message that tells why marking it read,
-//! answering it or withdrawing it changed nothing.
+//! answering it or withdrawing it changed nothing: a refusal, or, for a
+//! message already read, the message as stored.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -60,6 +61,10 @@ impl FollowUp for WhyNot {
         let Some(found) = rows.into_iter().next() else {
             return Err(Error::NotFound(message_id));
         };
+        if self.act == Act::Read && found.to_user_id == user_id && found.read_at.is_some() {
+            // Read before: marking it again writes nothing.
+            return Ok(found);
+        }
         Err(match self.act {
             Act::Withdraw if found.from_user_id != user_id => Error::NotSender {
                 message_id,

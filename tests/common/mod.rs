@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::connection::CacheSize;
 use diesel::prelude::*;
-use skill_messages::{Pool, PoolBuilder};
+use skill_messages::{MessageQuery, Page, Pool, PoolBuilder};
 
 pub use fixture::{Fixture, seed_tenant};
 pub use server::{DEFAULT_DATABASE_URL, Layout, connect, database_url, with_params};
@@ -56,6 +56,27 @@ pub fn on_citus() -> bool {
 /// Whether the logins connect through a pooler in transaction mode.
 pub fn through_pooler() -> bool {
     server().pooler.is_some()
+}
+
+/// The pages of a list from `query` on, each from `page`, following each
+/// page's cursor: at most `max_pages`, so that a cursor that does not move
+/// on fails the test instead of hanging it.
+pub fn paged<T, E>(
+    max_pages: usize,
+    mut query: MessageQuery,
+    mut page: impl FnMut(MessageQuery) -> Result<Page<T>, E>,
+) -> Result<Vec<Page<T>>, E> {
+    let mut pages = Vec::new();
+    for _ in 0..max_pages {
+        let next = page(query)?;
+        query = query.after(next.next);
+        let last = next.next.is_none();
+        pages.push(next);
+        if last {
+            return Ok(pages);
+        }
+    }
+    panic!("the list went on past {max_pages} pages: does its cursor move on?");
 }
 
 /// A database (on Citus, a schema) of one's own, dropped on `Drop`.
@@ -106,11 +127,13 @@ impl TestDb {
     }
 
     /// The service's login, connecting through `addr` (a proxy's) instead
-    /// of to the server.
+    /// of to the server, without TLS, so that the proxy sees the protocol.
     pub fn app_url_through(&self, addr: std::net::SocketAddr) -> String {
         // In the URL's own address: tokio-postgres would take a `host`
-        // parameter for a second host, not instead of the first.
-        let url = self.app_url();
+        // parameter for a second host, not instead of the first. The proxy
+        // forwards to the server itself, never to a pooler.
+        let direct = server().url_direct(&self.name, Some(app_login()), &[]);
+        let url = with_params(&direct, &[("sslmode", "disable")]);
         let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let credentials = authority.rsplit_once('@').map_or("", |(c, _)| c);

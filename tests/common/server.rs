@@ -151,6 +151,22 @@ impl Server {
     /// with `login`, as that login (through the pooler, if there is one),
     /// with `settings` as the session's defaults.
     pub fn url(&self, name: &str, login: Option<&str>, settings: &[(&str, &str)]) -> String {
+        self.url_via(name, login, settings, self.pooler.as_ref())
+    }
+
+    /// [`url`](Self::url), connecting to the server itself, never through
+    /// the pooler.
+    pub fn url_direct(&self, name: &str, login: Option<&str>, settings: &[(&str, &str)]) -> String {
+        self.url_via(name, login, settings, None)
+    }
+
+    fn url_via(
+        &self,
+        name: &str,
+        login: Option<&str>,
+        settings: &[(&str, &str)],
+        pooler: Option<&(String, String)>,
+    ) -> String {
         let mut settings = settings.to_vec();
         // The application name tells this database's (or schema's)
         // connections from those of the other tests on the server.
@@ -169,7 +185,7 @@ impl Server {
         }
         if let Some(login) = login {
             params.extend([("user", login), ("password", login)]);
-            if let Some((host, port)) = &self.pooler {
+            if let Some((host, port)) = pooler {
                 params.extend([("host", host.as_str()), ("port", port.as_str())]);
             }
         }

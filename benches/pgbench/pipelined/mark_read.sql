@@ -4,7 +4,7 @@
 \set n :base + :client_id * :per_client + :i
 \set i :i + 1
 \if :prepared = 0
-PREPARE bench_statement AS UPDATE "skill_messages" SET "read_at" = least("skill_messages"."read_at", CURRENT_TIMESTAMP) WHERE ((("skill_messages"."tenant_id" = $1) AND ("skill_messages"."id" = $2)) AND ("skill_messages"."to_user_id" = $3)) RETURNING "skill_messages"."id", "skill_messages"."tenant_id", "skill_messages"."from_user_id", "skill_messages"."to_user_id", "skill_messages"."subject_skill_id", "skill_messages"."proposed_parent_skill_id", "skill_messages"."message", "skill_messages"."status", "skill_messages"."read_at", "skill_messages"."responded_at", "skill_messages"."created_at";
+PREPARE bench_statement AS UPDATE "skill_messages" SET "read_at" = CURRENT_TIMESTAMP WHERE (((("skill_messages"."tenant_id" = $1) AND ("skill_messages"."id" = $2)) AND ("skill_messages"."to_user_id" = $3)) AND ("skill_messages"."read_at" IS NULL)) RETURNING "skill_messages"."id", "skill_messages"."tenant_id", "skill_messages"."from_user_id", "skill_messages"."to_user_id", "skill_messages"."subject_skill_id", "skill_messages"."proposed_parent_skill_id", "skill_messages"."message", "skill_messages"."status", "skill_messages"."read_at", "skill_messages"."responded_at", "skill_messages"."created_at";
 \set prepared 1
 \endif
 \startpipeline
