@@ -1,4 +1,4 @@
-//! An HTTP service over the async face: the five operations as JSON routes,
+//! An HTTP service over the async face: five operations as JSON routes,
 //! each in one round trip to PostgreSQL. The tenant and the acting user come
 //! from the request's bearer token, never from the request itself.
 //!
@@ -16,7 +16,7 @@
 //! | `GET /messages?after=&limit=&unread_only=&status=` | the caller's inbox, a page | 200 and `{items, next}` |
 //! | `GET /messages/unread_count` | the caller's unread count | 200 and `{unread}` |
 //! | `POST /messages/{id}/read` | marks it read | 200 and the message |
-//! | `POST /messages/{id}/response` | answers `{response: "accepted" or "declined"}` | 200 and the message |
+//! | `POST /messages/{id}/answer` | answers `{answer: "accept" or "decline"}` | 200 and the message |
 //!
 //! Errors: 401 without a known token, 404 for an unknown message, user or
 //! skill, 403 when the caller is not the recipient, 409 when the message
@@ -38,7 +38,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use skill_messages::asynchronous::AsyncPool;
 use skill_messages::{
-    Cursor, Error, MessageQuery, NewSkillMessage, Page, Pool, Response, SkillId, SkillMessage,
+    Answer, Cursor, Error, MessageQuery, NewSkillMessage, Page, Pool, SkillId, SkillMessage,
     SkillMessageId, SkillMessageStatus, TenantId, UserId,
 };
 
@@ -66,7 +66,7 @@ pub fn router(app: App) -> Router {
         .route("/messages", post(send).get(inbox))
         .route("/messages/unread_count", get(unread_count))
         .route("/messages/{id}/read", post(mark_read))
-        .route("/messages/{id}/response", post(respond))
+        .route("/messages/{id}/answer", post(answer))
         .with_state(app)
 }
 
@@ -106,7 +106,7 @@ async fn send(
         proposed_parent_skill_id: proposal.proposed_parent_skill_id,
         message: &proposal.message,
     };
-    let sent = app.pool.send_skill_message(caller.tenant, new).await?;
+    let sent = app.pool.tenant(caller.tenant).send(new).await?;
     Ok((StatusCode::CREATED, Json(sent)))
 }
 
@@ -140,7 +140,8 @@ async fn inbox(
     }
     let page = app
         .pool
-        .get_messages_for_user(caller.tenant, caller.user, query)
+        .tenant(caller.tenant)
+        .inbox(caller.user, query)
         .await?;
     Ok(Json(page))
 }
@@ -153,7 +154,8 @@ struct Unread {
 async fn unread_count(State(app): State<App>, caller: Caller) -> Result<Json<Unread>, ApiError> {
     let unread = app
         .pool
-        .get_unread_count_for_user(caller.tenant, caller.user)
+        .tenant(caller.tenant)
+        .unread_count(caller.user)
         .await?;
     Ok(Json(Unread { unread }))
 }
@@ -165,27 +167,26 @@ async fn mark_read(
 ) -> Result<Json<SkillMessage>, ApiError> {
     let read = app
         .pool
-        .mark_message_read(caller.tenant, id, caller.user)
+        .tenant(caller.tenant)
+        .mark_read(id, caller.user)
         .await?;
     Ok(Json(read))
 }
 
-/// The body of `POST /messages/{id}/response`.
+/// The body of `POST /messages/{id}/answer`.
 #[derive(Debug, Deserialize)]
-struct Answer {
-    response: Response,
+struct AnswerBody {
+    answer: Answer,
 }
 
-async fn respond(
+async fn answer(
     State(app): State<App>,
     caller: Caller,
     Path(id): Path<SkillMessageId>,
-    Json(answer): Json<Answer>,
+    Json(body): Json<AnswerBody>,
 ) -> Result<Json<SkillMessage>, ApiError> {
-    let answered = app
-        .pool
-        .update_message_status(caller.tenant, id, caller.user, answer.response)
-        .await?;
+    let tenant = app.pool.tenant(caller.tenant);
+    let answered = tenant.answer(id, caller.user, body.answer).await?;
     Ok(Json(answered))
 }
 
@@ -212,12 +213,16 @@ impl IntoResponse for ApiError {
                 Error::NotFound(_) | Error::UnknownUser(_) | Error::UnknownSkill(_) => {
                     StatusCode::NOT_FOUND
                 }
-                Error::NotRecipient { .. } => StatusCode::FORBIDDEN,
-                Error::AlreadyResponded { .. } | Error::SendRaced => StatusCode::CONFLICT,
+                Error::NotRecipient { .. }
+                | Error::NotSender { .. }
+                | Error::NotParticipant { .. } => StatusCode::FORBIDDEN,
+                Error::NotPending { .. } | Error::SendRaced => StatusCode::CONFLICT,
                 Error::InvalidMessage(_) | Error::SelfMessage(_) | Error::ParentIsSubject(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
-                Error::InvalidCursor | Error::InvalidPageSize(_) => StatusCode::BAD_REQUEST,
+                Error::InvalidCursor | Error::InvalidReadMark | Error::InvalidPageSize(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 Error::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -17,7 +17,7 @@ use std::error::Error as StdError;
 use std::process::Command;
 use std::time::Duration;
 
-use skill_messages::{Listener, NewSkillMessage, Pool, SkillMessageDetails, send_skill_message};
+use skill_messages::{Listener, NewSkillMessage, Pool};
 
 /// How many proposals the sender sends in each tenant.
 const SENDS: usize = 3;
@@ -43,9 +43,9 @@ fn main() -> Result<(), support::Report> {
             .next_event(Some(Duration::from_secs(30)))?
             .ok_or("no event within 30 s")?;
         // The event says which message; its text is read in a scope.
-        let details = pool.with_tenant(event.tenant_id, |tx| {
-            SkillMessageDetails::load(tx, event.message_id)
-        })?;
+        let details = pool
+            .tenant(event.tenant_id)
+            .details(event.message_id, event.to_user_id)?;
         println!(
             "heard: {event}\n  read: {} to {}: {}",
             details.sender.display_name, details.recipient.display_name, details.message.message
@@ -76,7 +76,7 @@ fn send(url: &str) -> Result<(), Box<dyn StdError>> {
                 proposed_parent_skill_id: Some(parent),
                 message: &text,
             };
-            pool.with_tenant(tenant.id, |tx| send_skill_message(tx, proposal))?;
+            pool.tenant(tenant.id).send(proposal)?;
         }
     }
     Ok(())

@@ -16,18 +16,14 @@ mod support;
 use std::error::Error as StdError;
 
 use diesel::prelude::*;
-use skill_messages::{
-    Cursor, Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageDetails,
-    get_message_details_for_user, get_sent_messages_for_user, get_unread_count_for_user,
-    mark_all_read, mark_message_read, send_skill_message, update_message_status, withdraw_message,
-};
+use skill_messages::{Answer, Error, MessageQuery, NewSkillMessage, Pool, SkillMessageDetails};
 
 fn main() -> Result<(), support::Report> {
     let url = support::database_url();
     let (acme, globex) = support::migrate_and_provision(&url)?;
 
-    // Services run every call in a tenant scope. This pool logs in as the
-    // URL's user; each scope still runs as `skill_messages_app`, so the
+    // Services run every operation in a tenant scope. This pool logs in as
+    // the URL's user; each scope still runs as `skill_messages_app`, so the
     // row-level-security policies apply.
     let pool = Pool::builder().max_size(2).build(&url)?;
     let [(ada, engines), (grace, compilers)] = acme.authors;
@@ -48,35 +44,31 @@ fn main() -> Result<(), support::Report> {
             to_user_id: hank,
             ..proposal
         };
-        match send_skill_message(tx, to_another_tenant) {
+        match tx.send(to_another_tenant) {
             Err(error @ Error::UnknownUser(_)) if error.is_refusal() => {
                 println!("Ada cannot write to Hank of {}: {error}.", globex.name)
             }
             other => return Err(format!("a message crossed tenants: {other:?}").into()),
         }
-        Ok(send_skill_message(tx, proposal)?)
+        Ok(tx.send(proposal)?)
     })?;
     println!("Ada sent Grace a proposal ({}).\n", sent.status);
 
-    pool.with_tenant(acme.id, |tx| {
-        let inbox = get_message_details_for_user(tx, grace, MessageQuery::new().limit(3))?;
-        println!("Grace's inbox in {}, newest first:", acme.name);
-        inbox.items.iter().for_each(print_message);
-        println!(
-            "Grace has {} unread.\n",
-            get_unread_count_for_user(tx, grace)?
-        );
-        Ok(())
-    })?;
+    // One operation in a scope of its own: the tenant's handle.
+    let acme_tenant = pool.tenant(acme.id);
+    let inbox = acme_tenant.inbox(grace, MessageQuery::new().limit(3))?;
+    println!("Grace's inbox in {}, newest first:", acme.name);
+    for message in &inbox.items {
+        print_message(&acme_tenant.details(message.id, grace)?);
+    }
+    println!("Grace has {} unread.\n", acme_tenant.unread_count(grace)?);
 
-    let read = pool.with_tenant(acme.id, |tx| mark_message_read(tx, sent.id, grace))?;
+    let read = acme_tenant.mark_read(sent.id, grace)?;
     println!(
         "Grace read it at {}.",
         read.read_at.map(|t| t.to_rfc3339()).unwrap_or_default()
     );
-    let accepted = pool.with_tenant(acme.id, |tx| {
-        update_message_status(tx, sent.id, grace, Response::Accepted)
-    })?;
+    let accepted = acme_tenant.answer(sent.id, grace, Answer::Accept)?;
     println!(
         "Grace {} it at {}; {} unread left.\n",
         accepted.status,
@@ -84,7 +76,7 @@ fn main() -> Result<(), support::Report> {
             .responded_at
             .map(|t| t.to_rfc3339())
             .unwrap_or_default(),
-        pool.with_tenant(acme.id, |tx| get_unread_count_for_user(tx, grace))?
+        acme_tenant.unread_count(grace)?
     );
 
     // The sender's side: what Ada sent, and a proposal she takes back.
@@ -93,55 +85,43 @@ fn main() -> Result<(), support::Report> {
         ..proposal
     };
     let withdrawn = pool.with_tenant(acme.id, |tx| {
-        let sent = send_skill_message(tx, second_thought)?;
-        withdraw_message(tx, sent.id, ada)
+        let sent = tx.send(second_thought)?;
+        tx.withdraw(sent.id, ada)
     })?;
     println!(
         "Ada sent a second proposal and took it back ({}).",
         withdrawn.status
     );
-    let sent_by_ada = pool.with_tenant(acme.id, |tx| {
-        get_sent_messages_for_user(tx, ada, MessageQuery::new())
-    })?;
     println!("Ada's sent messages, newest first:");
-    for m in &sent_by_ada.items {
+    for m in &acme_tenant.outbox(ada, MessageQuery::new())?.items {
         println!("  [{}] {}", m.status, m.message);
     }
 
-    // Grace marks everything she has seen read in one call; what arrives
-    // after stays unread.
-    let reminders = pool.with_tenant(acme.id, |tx| {
-        (0..3)
-            .map(|i| {
-                let text = format!("Reminder {i}: shall we group them?");
-                send_skill_message(
-                    tx,
-                    NewSkillMessage {
-                        message: &text,
-                        ..proposal
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>, Error>>()
-    })?;
-    let seen = reminders.last().map(Cursor::after).ok_or("no reminder")?;
-    let late = pool.with_tenant(acme.id, |tx| {
-        send_skill_message(
-            tx,
-            NewSkillMessage {
-                message: "One more thing.",
+    // Grace marks read, at once, what she was shown; what arrives after
+    // stays unread.
+    pool.with_tenant(acme.id, |tx| {
+        for i in 0..3 {
+            let text = format!("Reminder {i}: shall we group them?");
+            tx.send(NewSkillMessage {
+                message: &text,
                 ..proposal
-            },
-        )
+            })?;
+        }
+        Ok(())
+    })?;
+    let shown = acme_tenant.inbox(grace, MessageQuery::new().unread_only())?;
+    let late = acme_tenant.send(NewSkillMessage {
+        message: "One more thing.",
+        ..proposal
     })?;
     let (marked, unread) = pool.with_tenant(acme.id, |tx| {
         Ok((
-            mark_all_read(tx, grace, seen)?,
-            get_unread_count_for_user(tx, grace)?,
+            tx.mark_all_read(grace, &shown.read_mark())?,
+            tx.unread_count(grace)?,
         ))
     })?;
     println!(
-        "Grace marked {marked} read at once; {unread} unread left (\"{}\").\n",
+        "Grace marked the {marked} she was shown read at once; {unread} unread left (\"{}\").\n",
         late.message
     );
 
@@ -151,11 +131,11 @@ fn main() -> Result<(), support::Report> {
             .count()
             .get_result(tx.connection())?;
         println!("{} sees {visible} skill messages in all.", globex.name);
-        match mark_message_read(tx, sent.id, grace) {
+        match tx.mark_read(sent.id, grace) {
             Err(Error::NotFound(_)) => println!("Ada's message is not found there."),
             other => return Err(format!("{} reached Ada's message: {other:?}", globex.name).into()),
         }
-        match get_unread_count_for_user(tx, grace) {
+        match tx.unread_count(grace) {
             Err(Error::UnknownUser(_)) => println!("Nor is Grace: unknown user."),
             other => return Err(format!("{} reached Grace: {other:?}", globex.name).into()),
         }

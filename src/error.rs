@@ -44,10 +44,20 @@ pub enum Error {
         user_id: UserId,
     },
 
+    /// The acting user neither sent nor received the message: its details
+    /// are not theirs to read.
+    #[error("user {user_id} neither sent nor received skill message {message_id}")]
+    NotParticipant {
+        /// The message asked for.
+        message_id: SkillMessageId,
+        /// The user who asked.
+        user_id: UserId,
+    },
+
     /// The message is no longer pending: it was accepted, declined or
     /// withdrawn, and `status` says which won.
     #[error("skill message {message_id} was already {status}")]
-    AlreadyResponded {
+    NotPending {
         /// The message acted on.
         message_id: SkillMessageId,
         /// Its status: `Accepted`, `Declined` or `Withdrawn`.
@@ -90,12 +100,17 @@ pub enum Error {
     #[error("invalid page cursor: not one this crate writes, or a time PostgreSQL cannot hold")]
     InvalidCursor,
 
+    /// The read mark is malformed (not one this crate writes), or holds
+    /// more than [`MAX_READ_MARK`](crate::MAX_READ_MARK) messages.
+    #[error("invalid read mark: not one this crate writes, or more than {max} messages", max = crate::MAX_READ_MARK)]
+    InvalidReadMark,
+
     /// The page size is outside 1 to [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE).
     #[error("page size {0} is out of range: 1 to {max}", max = crate::MAX_PAGE_SIZE)]
     InvalidPageSize(u32),
 
-    /// The database would not enforce row-level security for the runtime role
-    /// `skill_messages_app`; each reason names one problem.
+    /// The database would not enforce row-level security for the runtime
+    /// role; each reason names one problem.
     #[error("row-level security is not enforced: {}", .0.join("; "))]
     RlsNotEnforced(Vec<String>),
 
@@ -223,7 +238,8 @@ impl Error {
             Self::NotFound(_)
             | Self::NotRecipient { .. }
             | Self::NotSender { .. }
-            | Self::AlreadyResponded { .. }
+            | Self::NotParticipant { .. }
+            | Self::NotPending { .. }
             | Self::InvalidMessage(_)
             | Self::SelfMessage(_)
             | Self::ParentIsSubject(_)
@@ -231,6 +247,7 @@ impl Error {
             | Self::UnknownSkill(_)
             | Self::SendRaced
             | Self::InvalidCursor
+            | Self::InvalidReadMark
             | Self::InvalidPageSize(_) => true,
             Self::RlsNotEnforced(_)
             | Self::CommitOutcomeUnknown(_)

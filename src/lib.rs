@@ -6,36 +6,39 @@
 //! - [`run_migrations`] creates the tables (`tenants`, `users`, `skills`,
 //!   `skill_messages`), their policies and the runtime role
 //!   `skill_messages_app`; [`schema`] and the models ([`SkillMessage`],
-//!   [`User`], [`Skill`], [`Tenant`]) describe them to diesel, with an id
-//!   type per table ([`TenantId`], [`UserId`], [`SkillId`],
+//!   [`User`], [`Skill`], [`TenantRow`]) describe them to diesel, with an
+//!   id type per table ([`TenantId`], [`UserId`], [`SkillId`],
 //!   [`SkillMessageId`]) so that ids cannot be swapped.
 //! - A [`TenantConn`] is a transaction in which one tenant is set: the
-//!   database itself hides every other tenant's rows. [`with_tenant`] and
-//!   [`Pool::with_tenant`] open one; nothing else can, so a service function
-//!   cannot be called without a tenant.
-//! - The five service functions: [`send_skill_message`],
-//!   [`get_messages_for_user`] (and [`get_message_details_for_user`]),
-//!   [`get_unread_count_for_user`], [`mark_message_read`] and
-//!   [`update_message_status`]; and beyond them
-//!   [`get_sent_messages_for_user`], [`mark_all_read`] and
-//!   [`withdraw_message`]. Each returns an [`Error`] a caller can `match`.
-//!   A refusal ([`Error::is_refusal`]) writes nothing and leaves the scope
+//!   database itself hides every other tenant's rows.
+//!   [`Pool::with_tenant`] (and [`with_tenant`] on a connection you bring)
+//!   opens one; nothing else can, so an operation cannot run without a
+//!   tenant.
+//! - The operations are its methods: [`send`](TenantConn::send),
+//!   [`inbox`](TenantConn::inbox), [`outbox`](TenantConn::outbox),
+//!   [`unread_count`](TenantConn::unread_count),
+//!   [`details`](TenantConn::details), [`mark_read`](TenantConn::mark_read),
+//!   [`mark_all_read`](TenantConn::mark_all_read),
+//!   [`answer`](TenantConn::answer) and [`withdraw`](TenantConn::withdraw).
+//!   A tenant's handle, [`Pool::tenant`], has the same methods, each in a
+//!   scope of its own. Each returns an [`Error`] a caller can `match`: a
+//!   refusal ([`Error::is_refusal`]) writes nothing and leaves the scope
 //!   usable; only a database failure aborts it.
 //! - A send that commits announces a [`NewMessageEvent`] on its tenant's
 //!   channel, which a [`Listener`] hears.
-//! - With the `async` feature, `skill_messages::asynchronous` is the same over
-//!   diesel-async, with calls of one round trip.
+//! - With the `async` feature, `skill_messages::asynchronous` is the same
+//!   over diesel-async, with the same method names, and operations of one
+//!   round trip.
 //!
 //! The crate re-exports [`diesel`], [`uuid`] and [`chrono`], whose types its
 //! API uses. Features, all off by default: `async` (the async face), `serde`
-//! (serialization of the models, ids, statuses, pages, cursors and events)
-//! and `tracing` (spans for scopes and calls).
+//! (serialization of the models, ids, statuses, pages, cursors, read marks
+//! and events) and `tracing` (spans for scopes and operations).
 //!
 //! ```
 //! use skill_messages::{
-//!     Error, MessageQuery, NewSkillMessage, Pool, Response, SkillMessageStatus, TenantId,
-//!     get_messages_for_user, get_unread_count_for_user, mark_message_read, run_migrations,
-//!     send_skill_message, update_message_status,
+//!     Answer, Error, MessageQuery, NewSkillMessage, Pool, SkillMessageStatus, TenantId,
+//!     run_migrations,
 //! };
 //! # use skill_messages::diesel::prelude::*;
 //! # use skill_messages::{SkillId, UserId};
@@ -83,7 +86,7 @@
 //! #      FROM t, a, g, e, c",
 //! # ).get_result(&mut admin)?;
 //!
-//! // In the service: a pool, and a tenant scope around every call.
+//! // In the service: a pool, and a tenant scope around every operation.
 //! let pool = Pool::new(&database_url)?;
 //! let proposal = NewSkillMessage {
 //!     from_user_id: ada,
@@ -92,24 +95,25 @@
 //!     proposed_parent_skill_id: Some(compilers),
 //!     message: "Shall we group Analytical Engines under Compilers?",
 //! };
-//! let sent = pool.with_tenant(tenant_id, |tx| send_skill_message(tx, proposal))?;
+//! let acme = pool.tenant(tenant_id); // one operation, one scope
+//! let sent = acme.send(proposal)?;
 //! assert_eq!(sent.status, SkillMessageStatus::Pending);
 //!
-//! // Several calls in one scope commit together; a refusal among them
+//! // Several operations in one scope commit together; a refusal among them
 //! // leaves the scope usable.
 //! let accepted = pool.with_tenant(tenant_id, |tx| {
-//!     assert_eq!(get_unread_count_for_user(tx, grace)?, 1);
-//!     let inbox = get_messages_for_user(tx, grace, MessageQuery::new())?;
+//!     assert_eq!(tx.unread_count(grace)?, 1);
+//!     let inbox = tx.inbox(grace, MessageQuery::new())?;
 //!     assert_eq!(inbox.items, [sent.clone()]);
-//!     let refused = mark_message_read(tx, sent.id, ada); // Ada is the sender
+//!     let refused = tx.mark_read(sent.id, ada); // Ada is the sender
 //!     assert!(matches!(refused, Err(Error::NotRecipient { .. })));
-//!     update_message_status(tx, sent.id, grace, Response::Accepted)
+//!     tx.answer(sent.id, grace, Answer::Accept)
 //! })?;
 //! assert!(accepted.responded_at.is_some());
 //!
 //! // In any other tenant's scope the message does not exist.
 //! let other_tenant = TenantId::from(skill_messages::uuid::Uuid::from_u128(7));
-//! let elsewhere = pool.with_tenant(other_tenant, |tx| mark_message_read(tx, sent.id, grace));
+//! let elsewhere = pool.tenant(other_tenant).mark_read(sent.id, grace);
 //! assert!(matches!(elsewhere, Err(Error::NotFound(_))));
 //! # Ok(())
 //! # }
@@ -118,42 +122,40 @@
 
 #[cfg(feature = "async")]
 pub mod asynchronous;
-mod call;
-mod calls;
 mod error;
 mod events;
 mod ids;
 mod migrations;
 mod models;
+mod operation;
+mod operations;
 mod page;
 mod pool;
 mod relations;
 /// The tables, as `diesel print-schema` generates them from the migrations.
 pub mod schema;
 mod scope;
-mod scope_sql;
-mod service;
+mod settings;
 mod statement;
 mod status;
 mod trace;
 mod verify;
 
-pub use calls::{MAX_MESSAGE_CHARS, MessageQuery};
 pub use error::{Error, MessageProblem};
 pub use events::{Listener, NewMessageEvent};
 pub use ids::{SkillId, SkillMessageId, TenantId, UserId};
 pub use migrations::{MIGRATIONS, run_migrations};
-pub use models::{NewSkillMessage, Skill, SkillMessage, Tenant, User};
-pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
-pub use pool::{Pool, PoolBuilder, PoolState};
-pub use relations::{Related, SkillMessageDetails};
-pub use scope::{APP_ROLE, TENANT_SETTING, TenantConn, with_tenant, with_tenant_as};
-pub use service::{
-    get_message_details_for_user, get_messages_for_user, get_sent_messages_for_user,
-    get_unread_count_for_user, mark_all_read, mark_message_read, send_skill_message,
-    update_message_status, withdraw_message,
+pub use models::{Skill, SkillMessage, Tenant as TenantRow, User};
+pub use operations::{
+    Answer, MAX_MESSAGE_CHARS, MAX_READ_MARK, NewSkillMessage, ReadMark, SkillMessageDetails,
+    SkillSummary, UnknownAnswer, UserSummary,
 };
-pub use status::{Response, SkillMessageStatus, UnknownStatus};
+pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MessageQuery, Page};
+pub use pool::{Pool, PoolBuilder, PoolState, Tenant};
+pub use relations::Related;
+pub use scope::{TenantConn, with_tenant, with_tenant_as};
+pub use settings::{APP_ROLE, TENANT_SETTING};
+pub use status::{SkillMessageStatus, UnknownStatus};
 pub use verify::verify_row_level_security;
 
 /// The crates whose types the API exposes, re-exported so that a service

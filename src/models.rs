@@ -1,4 +1,4 @@
-//! Rows of the four tables, and the form a new skill message is sent with.
+//! Rows of the four tables.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -78,8 +78,8 @@ pub struct Skill {
 /// twice to `users` and twice to `skills`: those four relations are the
 /// named helpers [`SkillMessage::sent_by`], [`SkillMessage::received_by`],
 /// [`SkillMessage::about_skill`] and [`SkillMessage::proposing_parent`], and
-/// [`SkillMessageDetails`](crate::SkillMessageDetails) loads a message with
-/// all four rows in one query.
+/// [`TenantConn::details`](crate::TenantConn::details) loads a message with
+/// all four in one query.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(
@@ -115,22 +115,4 @@ pub struct SkillMessage {
     pub responded_at: Option<DateTime<Utc>>,
     /// When it was sent.
     pub created_at: DateTime<Utc>,
-}
-
-/// What [`send_skill_message`](crate::send_skill_message) stores; the tenant
-/// comes from the scope, never from here. It borrows the text, which the
-/// crate only reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NewSkillMessage<'a> {
-    /// The sender, a user of the scope's tenant.
-    pub from_user_id: UserId,
-    /// The recipient, another user of the scope's tenant.
-    pub to_user_id: UserId,
-    /// The skill the message is about.
-    pub subject_skill_id: SkillId,
-    /// The skill proposed as the subject's parent, if any; not the subject.
-    pub proposed_parent_skill_id: Option<SkillId>,
-    /// The text: stored trimmed of white space at both ends, and then 1 to
-    /// 4000 characters long.
-    pub message: &'a str,
 }

@@ -1,5 +1,6 @@
-//! Keyset pagination: pages of messages, newest first, and the cursor that
-//! continues after one.
+//! Keyset pagination: what a list asks for ([`MessageQuery`]), the pages of
+//! messages it returns, newest first, and the cursor that continues after
+//! one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +16,7 @@ use crate::error::Error;
 use crate::ids::SkillMessageId;
 use crate::models::SkillMessage;
 use crate::schema::skill_messages;
+use crate::status::SkillMessageStatus;
 
 /// The page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -38,6 +40,121 @@ impl<T> Default for Page<T> {
         Self {
             items: Vec::new(),
             next: None,
+        }
+    }
+}
+
+impl<T> Page<T> {
+    /// The page of `rows`, fetched with one row more than `limit`: the
+    /// extra row, if any, says that another page follows, which starts
+    /// after the last item kept.
+    pub(crate) fn of(mut rows: Vec<T>, limit: u32, position: impl Fn(&T) -> Cursor) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more {
+            rows.last().map(position)
+        } else {
+            None
+        };
+        Page { items: rows, next }
+    }
+}
+
+/// Which of a user's messages to list, and from where: by default the
+/// newest [`DEFAULT_PAGE_SIZE`] of them, whatever their state.
+///
+/// ```
+/// # use skill_messages::{MessageQuery, SkillMessageStatus};
+/// let pending_unread = MessageQuery::new()
+///     .limit(50)
+///     .unread_only()
+///     .status(SkillMessageStatus::Pending);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageQuery {
+    after: Option<Cursor>,
+    limit: u32,
+    unread_only: bool,
+    status: Option<SkillMessageStatus>,
+}
+
+impl Default for MessageQuery {
+    fn default() -> Self {
+        Self {
+            after: None,
+            limit: DEFAULT_PAGE_SIZE,
+            unread_only: false,
+            status: None,
+        }
+    }
+}
+
+impl MessageQuery {
+    /// The first page of every message, [`DEFAULT_PAGE_SIZE`] long.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Continues after `cursor`, from the previous page's [`Page::next`] or
+    /// [`Cursor::after`] a message; `None` starts at the newest message.
+    pub fn after(self, cursor: Option<Cursor>) -> Self {
+        Self {
+            after: cursor,
+            ..self
+        }
+    }
+
+    /// At most `limit` messages: 1 to [`MAX_PAGE_SIZE`], or the list refuses
+    /// with [`Error::InvalidPageSize`].
+    pub fn limit(self, limit: u32) -> Self {
+        Self { limit, ..self }
+    }
+
+    /// Only messages not yet read by their recipient.
+    pub fn unread_only(self) -> Self {
+        Self {
+            unread_only: true,
+            ..self
+        }
+    }
+
+    /// Only messages with this status.
+    pub fn status(self, status: SkillMessageStatus) -> Self {
+        Self {
+            status: Some(status),
+            ..self
+        }
+    }
+
+    /// The position the page starts after.
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.after
+    }
+
+    /// The page size asked for.
+    pub fn page_size(&self) -> u32 {
+        self.limit
+    }
+
+    /// Whether only unread messages are asked for.
+    pub(crate) fn is_unread_only(&self) -> bool {
+        self.unread_only
+    }
+
+    /// The status asked for, if one is.
+    pub(crate) fn status_filter(&self) -> Option<SkillMessageStatus> {
+        self.status
+    }
+
+    /// The query, if its page size is in range and its cursor a position
+    /// PostgreSQL can hold.
+    pub(crate) fn checked(self) -> Result<Self, Error> {
+        if let Some(after) = self.after {
+            after.checked()?;
+        }
+        match self.limit {
+            1..=MAX_PAGE_SIZE => Ok(self),
+            limit => Err(Error::InvalidPageSize(limit)),
         }
     }
 }
@@ -85,29 +202,12 @@ impl Cursor {
         self.id
     }
 
-    /// The position after every message sent at or before `time`.
-    pub fn up_to(time: DateTime<Utc>) -> Self {
-        Self::at(time, SkillMessageId::from_uuid(uuid::Uuid::max()))
-    }
-
     /// The condition "sent before this position", for a query on
     /// `skill_messages`: the row comparison `(created_at, id) < (c, i)`,
     /// which a B-tree index on `(..., created_at DESC, id DESC)` serves
     /// whole, ties of `created_at` included.
     pub(crate) fn before(self) -> Before {
-        Before {
-            cursor: self,
-            inclusive: false,
-        }
-    }
-
-    /// The condition "sent at or before this position": `<=`, served the
-    /// same way.
-    pub(crate) fn at_or_before(self) -> Before {
-        Before {
-            cursor: self,
-            inclusive: true,
-        }
+        Before(self)
     }
 }
 
@@ -170,13 +270,10 @@ impl<'de> serde::Deserialize<'de> for Cursor {
     }
 }
 
-/// `(skill_messages.created_at, skill_messages.id) < ($1, $2)`, or `<=`:
-/// see [`Cursor::before`].
+/// `(skill_messages.created_at, skill_messages.id) < ($1, $2)`: see
+/// [`Cursor::before`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Before {
-    cursor: Cursor,
-    inclusive: bool,
-}
+pub(crate) struct Before(Cursor);
 
 impl Expression for Before {
     type SqlType = Bool;
@@ -188,10 +285,10 @@ impl QueryFragment<Pg> for Before {
         skill_messages::created_at.walk_ast(out.reborrow())?;
         out.push_sql(", ");
         skill_messages::id.walk_ast(out.reborrow())?;
-        out.push_sql(if self.inclusive { ") <= (" } else { ") < (" });
-        out.push_bind_param::<Timestamptz, _>(&self.cursor.created_at)?;
+        out.push_sql(") < (");
+        out.push_bind_param::<Timestamptz, _>(&self.0.created_at)?;
         out.push_sql(", ");
-        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.cursor.id)?;
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.0.id)?;
         out.push_sql(")");
         Ok(())
     }
@@ -199,7 +296,7 @@ impl QueryFragment<Pg> for Before {
 
 impl QueryId for Before {
     type QueryId = ();
-    // Two SQL texts: keyed by the text.
+    // Keyed by the SQL text of the statement it is part of.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
@@ -209,21 +306,4 @@ impl<QS> SelectableExpression<QS> for Before where skill_messages::id: Selectabl
 
 impl ValidGrouping<()> for Before {
     type IsAggregate = is_aggregate::No;
-}
-
-/// Cuts `rows`, fetched with one row more than `limit`, into a page whose
-/// cursor is the position after its last item.
-pub(crate) fn into_page<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    position: impl Fn(&T) -> Cursor,
-) -> Page<T> {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(position)
-    } else {
-        None
-    };
-    Page { items: rows, next }
 }

@@ -2,14 +2,12 @@
 //! `users` (sender, recipient) and twice to `skills` (subject, proposed
 //! parent), and diesel derives one `belongs_to` per parent table.
 
-use crate::calls::Details;
-use crate::error::Error;
-use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
-use crate::models::{Skill, SkillMessage, User};
-use crate::schema::{skill_messages, skills, users};
-use crate::scope::TenantConn;
 use diesel::dsl;
 use diesel::prelude::*;
+
+use crate::ids::{SkillId, TenantId, UserId};
+use crate::models::{Skill, SkillMessage, User};
+use crate::schema::{skill_messages, skills, users};
 
 // Two aliases of one table can only meet in a query when they are declared
 // in the same block.
@@ -70,105 +68,4 @@ impl SkillMessage {
             .filter(skill_messages::tenant_id.eq(skill.tenant_id))
             .filter(skill_messages::proposed_parent_skill_id.eq(skill.id))
     }
-}
-
-/// A skill message with the users and skills it refers to, loaded in one
-/// query that joins `users` and `skills` twice each under aliases.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkillMessageDetails {
-    /// The message.
-    pub message: SkillMessage,
-    /// The user who sent it.
-    pub sender: User,
-    /// The user it was sent to.
-    pub recipient: User,
-    /// The skill it is about.
-    pub subject_skill: Skill,
-    /// The skill proposed as the subject's parent, if any.
-    pub proposed_parent_skill: Option<Skill>,
-}
-
-/// The row shape [`details_query`] selects.
-pub(crate) type DetailsRow = (SkillMessage, User, User, Skill, Option<Skill>);
-
-impl From<DetailsRow> for SkillMessageDetails {
-    fn from(
-        (message, sender, recipient, subject_skill, proposed_parent_skill): DetailsRow,
-    ) -> Self {
-        Self {
-            message,
-            sender,
-            recipient,
-            subject_skill,
-            proposed_parent_skill,
-        }
-    }
-}
-
-impl SkillMessageDetails {
-    /// Loads one message of the scope's tenant with its sender, recipient
-    /// and skills; [`Error::NotFound`] if the tenant has no such message.
-    pub fn load(conn: &mut TenantConn<'_>, message_id: SkillMessageId) -> Result<Self, Error> {
-        let tenant = conn.tenant_id();
-        crate::service::run(
-            conn,
-            Ok(Details {
-                tenant,
-                id: message_id,
-            }),
-        )
-    }
-}
-
-type UserColumns = <users::table as Table>::AllColumns;
-type SkillColumns = <skills::table as Table>::AllColumns;
-
-/// Messages joined to their sender, recipient, subject skill and proposed
-/// parent skill, selecting a [`DetailsRow`].
-#[dsl::auto_type]
-pub(crate) fn details_query() -> _ {
-    let message: dsl::AsSelect<SkillMessage, diesel::pg::Pg> = SkillMessage::as_select();
-    let sender: dsl::Fields<SENDER, UserColumns> = SENDER.fields(users::all_columns);
-    let recipient: dsl::Fields<RECIPIENT, UserColumns> = RECIPIENT.fields(users::all_columns);
-    let subject: dsl::Fields<SUBJECT_SKILL, SkillColumns> =
-        SUBJECT_SKILL.fields(skills::all_columns);
-    let parent: dsl::Fields<PROPOSED_PARENT_SKILL, SkillColumns> =
-        PROPOSED_PARENT_SKILL.fields(skills::all_columns);
-    // Joined on the whole key, `(tenant_id, id)`: a Citus cluster keeps a
-    // tenant's rows of every table on one shard, and joins there.
-    skill_messages::table
-        .inner_join(
-            SENDER.on(SENDER
-                .field(users::tenant_id)
-                .eq(skill_messages::tenant_id)
-                .and(SENDER.field(users::id).eq(skill_messages::from_user_id))),
-        )
-        .inner_join(
-            RECIPIENT.on(RECIPIENT
-                .field(users::tenant_id)
-                .eq(skill_messages::tenant_id)
-                .and(RECIPIENT.field(users::id).eq(skill_messages::to_user_id))),
-        )
-        .inner_join(
-            SUBJECT_SKILL.on(SUBJECT_SKILL
-                .field(skills::tenant_id)
-                .eq(skill_messages::tenant_id)
-                .and(
-                    SUBJECT_SKILL
-                        .field(skills::id)
-                        .eq(skill_messages::subject_skill_id),
-                )),
-        )
-        .left_join(
-            PROPOSED_PARENT_SKILL.on(PROPOSED_PARENT_SKILL
-                .field(skills::tenant_id)
-                .eq(skill_messages::tenant_id)
-                .and(
-                    PROPOSED_PARENT_SKILL
-                        .field(skills::id)
-                        .nullable()
-                        .eq(skill_messages::proposed_parent_skill_id),
-                )),
-        )
-        .select((message, sender, recipient, subject, parent.nullable()))
 }

@@ -1,40 +1,46 @@
-//! The tenant scope: a transaction in which PostgreSQL shows one tenant only.
+//! The blocking tenant scope: a transaction in which PostgreSQL shows one
+//! tenant only, and the runner of its operations.
 
 use std::panic::{self, AssertUnwindSafe};
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::query_dsl::LoadQuery;
 
 use crate::error::{Error, commit_failure};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
-use crate::scope_sql::ScopeSettings;
-use crate::trace::Span;
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::pg::PgConnection;
+use crate::operation::{Operation, Step};
+use crate::operations::follow_up::{Facts, FollowUp, Lookup, References};
+use crate::settings::ScopeSettings;
+use crate::statement::Statement;
+use crate::trace::{Span, call_outcome};
 
-/// The setting the row-level-security policies read the tenant from.
-pub const TENANT_SETTING: &str = "app.current_tenant_id";
-
-/// The role every tenant scope runs as: not a superuser, not `BYPASSRLS`,
-/// owner of nothing, so the policies always apply.
-pub const APP_ROLE: &str = "skill_messages_app";
-
-/// A connection inside a transaction whose tenant is set: the only thing the
-/// service functions accept.
+/// A connection inside a transaction whose tenant is set, with the
+/// operations as its methods ([`send`](Self::send), [`inbox`](Self::inbox),
+/// [`outbox`](Self::outbox), [`unread_count`](Self::unread_count),
+/// [`details`](Self::details), [`mark_read`](Self::mark_read),
+/// [`mark_all_read`](Self::mark_all_read), [`answer`](Self::answer),
+/// [`withdraw`](Self::withdraw)).
 ///
-/// There is no way to build one except [`with_tenant`] (or
-/// [`Pool::with_tenant`](crate::Pool::with_tenant)), so calling a service
-/// function without a tenant does not compile:
+/// There is no way to have one except a scope
+/// ([`Pool::with_tenant`](crate::Pool::with_tenant), or [`with_tenant`] on
+/// a connection you bring), so an operation without a tenant does not
+/// compile:
 ///
 /// ```compile_fail
-/// # fn demo(conn: &mut diesel::PgConnection, user_id: skill_messages::UserId) {
-/// // A plain connection is not a tenant scope.
-/// skill_messages::get_unread_count_for_user(conn, user_id);
+/// # fn demo(conn: &mut diesel::PgConnection, user: skill_messages::UserId) {
+/// // A plain connection has no operations.
+/// conn.unread_count(user);
 /// # }
 /// ```
 ///
-/// Inside the scope the transaction's role is [`APP_ROLE`], the setting
-/// [`TENANT_SETTING`] holds the tenant and the search path is the crate's
-/// (see [`with_tenant`]), all local to the transaction: they end with it,
-/// whatever the connection's session holds.
+/// Inside the scope the transaction's role is
+/// [`APP_ROLE`](crate::APP_ROLE), the setting
+/// [`TENANT_SETTING`](crate::TENANT_SETTING) holds the tenant and the
+/// search path is the crate's (see [`with_tenant`]), all local to the
+/// transaction: they end with it, whatever the connection's session holds.
 pub struct TenantConn<'a> {
     conn: &'a mut PgConnection,
     tenant_id: TenantId,
@@ -49,23 +55,52 @@ impl TenantConn<'_> {
     }
 
     /// The connection, for queries of your own: they run in the scope's
-    /// transaction, as [`APP_ROLE`], and see only the scope's tenant. Diesel's
-    /// errors convert into [`Error`], so `?` works on them and on the crate's
-    /// calls alike.
+    /// transaction, as [`APP_ROLE`](crate::APP_ROLE), and see only the
+    /// scope's tenant. Diesel's errors convert into [`Error`], so `?` works
+    /// on them and on the operations alike.
     ///
     /// The scope guards against mistakes, not against the code it runs: a
     /// statement here that changes the role or the tenant itself (`SET
     /// ROLE`, `set_config`) acts with whatever the login may do, until the
-    /// commit resets both. A login that is only a member of [`APP_ROLE`], as
-    /// the README advises, has nothing more to gain that way.
+    /// commit resets both. A login that is only a member of the runtime
+    /// role, as the README advises, has nothing more to gain that way.
     pub fn connection(&mut self) -> &mut PgConnection {
         self.conn
     }
 
-    /// Announces `event` when the scope commits.
-    pub(crate) fn announce(&mut self, event: NewMessageEvent) {
-        self.events.push(event);
+    /// Runs `op`, unless it was refused before it could run: its statement,
+    /// then its follow-up if the rows leave the answer open. Its event, if
+    /// it succeeds, goes out when the scope commits.
+    pub(crate) fn run<O: Operation>(&mut self, op: Result<O, Error>) -> Result<O::Output, Error>
+    where
+        Statement<O::SqlType>: LoadQuery<'static, PgConnection, O::Row>,
+    {
+        let span = Span::call(O::NAME);
+        let answer = span.in_scope(|| {
+            let op = op?;
+            let event = op.event();
+            let rows = op.statement().load(self.conn)?;
+            span.rows(rows.len());
+            let answer = match op.answer(rows) {
+                Step::Done(answer) => answer,
+                Step::FollowUp(follow_up, settle) => settle(facts(self.conn, follow_up)?),
+            };
+            if let (Ok(_), Some(event)) = (&answer, event) {
+                self.events.push(event);
+            }
+            answer
+        });
+        span.outcome(call_outcome(&answer));
+        answer
     }
+}
+
+/// What `follow_up` finds on `conn`.
+fn facts(conn: &mut PgConnection, follow_up: FollowUp) -> QueryResult<Facts> {
+    Ok(match follow_up {
+        FollowUp::References(asked) => References::facts(asked.statement().load(conn)?),
+        FollowUp::Message(asked) => Lookup::facts(asked.statement().load(conn)?),
+    })
 }
 
 /// Runs `f` in a tenant scope on `conn`: one transaction in which only
@@ -81,16 +116,18 @@ impl TenantConn<'_> {
 /// transaction is `READ COMMITTED` and `READ WRITE` whatever the session's
 /// defaults.
 ///
-/// A call that refuses its input ([`Error::is_refusal`]) leaves the scope
-/// usable. A scope in which a statement failed cannot commit: if `f`
+/// An operation that refuses its input ([`Error::is_refusal`]) leaves the
+/// scope usable. A scope in which a statement failed cannot commit: if `f`
 /// returns `Ok` after ignoring a database error, the scope rolls back and
-/// fails with PostgreSQL's "current transaction is aborted" (the first error
-/// was `f`'s to return). If the connection fails during the commit itself,
-/// the error is [`Error::CommitOutcomeUnknown`]: the writes are then either
-/// all committed or all absent, and only the database can tell which.
+/// fails with PostgreSQL's "current transaction is aborted" (the first
+/// error was `f`'s to return). If the connection fails during the commit
+/// itself, the error is [`Error::CommitOutcomeUnknown`]: the writes are
+/// then either all committed or all absent, and only the database can tell
+/// which.
 ///
 /// `conn` must not be in a transaction already, and its login role must be
-/// able to `SET ROLE` to [`APP_ROLE`] (a member of it, or a superuser).
+/// able to `SET ROLE` to [`APP_ROLE`](crate::APP_ROLE) (a member of it, or
+/// a superuser).
 ///
 /// ```no_run
 /// # fn demo(
@@ -98,9 +135,7 @@ impl TenantConn<'_> {
 /// #     tenant_id: skill_messages::TenantId,
 /// #     user_id: skill_messages::UserId,
 /// # ) -> Result<(), skill_messages::Error> {
-/// let unread = skill_messages::with_tenant(conn, tenant_id, |tx| {
-///     skill_messages::get_unread_count_for_user(tx, user_id)
-/// })?;
+/// let unread = skill_messages::with_tenant(conn, tenant_id, |tx| tx.unread_count(user_id))?;
 /// # Ok(()) }
 /// ```
 pub fn with_tenant<T, F>(conn: &mut PgConnection, tenant_id: TenantId, f: F) -> Result<T, Error>
@@ -119,7 +154,7 @@ where
 {
     let settings = &ScopeSettings::DERIVED;
     begin(conn, tenant_id, settings).map_err(Error::from)?;
-    run_begun(conn, tenant_id, settings, f)
+    run_begun(conn, tenant_id, settings, true, f)
 }
 
 /// Opens a tenant scope's transaction in one round trip.
@@ -143,11 +178,14 @@ pub(crate) fn begin(
     }
 }
 
-/// Runs `f` in the transaction [`begin`] opened, then commits or rolls back.
+/// Runs `f` in the transaction [`begin`] opened, then commits or rolls
+/// back. `after_closure` says whether `f` is a closure of the caller's,
+/// whose session-level settings the commit must reset.
 pub(crate) fn run_begun<T, E, F>(
     conn: &mut PgConnection,
     tenant_id: TenantId,
     settings: &ScopeSettings,
+    after_closure: bool,
     f: F,
 ) -> Result<T, E>
 where
@@ -164,7 +202,7 @@ where
     let events = tx.events;
     match outcome {
         Ok(Ok(value)) => {
-            let committed = commit(conn, settings, &events);
+            let committed = commit(conn, &settings.commit_sql(&events, after_closure));
             span.outcome(if committed.is_ok() {
                 "committed"
             } else {
@@ -187,21 +225,15 @@ where
     }
 }
 
-/// Commits the scope's transaction ([`ScopeSettings::commit_sql`] says
-/// how), in one round trip.
-fn commit(
-    conn: &mut PgConnection,
-    settings: &ScopeSettings,
-    events: &[NewMessageEvent],
-) -> Result<(), Error> {
+/// Commits the scope's transaction with `sql`, in one round trip.
+fn commit(conn: &mut PgConnection, sql: &str) -> Result<(), Error> {
     // diesel follows the transaction's end from libpq's status.
-    conn.batch_execute(&settings.commit_sql(events))
-        .map_err(|error| {
-            let error = commit_failure(error);
-            if !matches!(error, Error::CommitOutcomeUnknown(_)) {
-                // Still open if a reset failed; already ended if COMMIT did.
-                let _ = AnsiTransactionManager::rollback_transaction(conn);
-            }
-            error
-        })
+    conn.batch_execute(sql).map_err(|error| {
+        let error = commit_failure(error);
+        if !matches!(error, Error::CommitOutcomeUnknown(_)) {
+            // Still open if a reset failed; already ended if COMMIT did.
+            let _ = AnsiTransactionManager::rollback_transaction(conn);
+        }
+        error
+    })
 }

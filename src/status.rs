@@ -1,4 +1,4 @@
-//! Where a proposal stands, and the answers its recipient can give.
+//! Where a proposal stands.
 
 use std::fmt;
 use std::str::FromStr;
@@ -67,32 +67,3 @@ impl FromStr for SkillMessageStatus {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown skill message status {0:?}: expected pending, accepted, declined or withdrawn")]
 pub struct UnknownStatus(pub String);
-
-/// The recipient's answer to a proposal: what
-/// [`update_message_status`](crate::update_message_status) sets.
-///
-/// Its serde names are `accepted` and `declined`, as the statuses it sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Response {
-    /// Accept the proposal.
-    Accepted,
-    /// Decline the proposal.
-    Declined,
-}
-
-impl From<Response> for SkillMessageStatus {
-    fn from(response: Response) -> Self {
-        match response {
-            Response::Accepted => Self::Accepted,
-            Response::Declined => Self::Declined,
-        }
-    }
-}
-
-impl fmt::Display for Response {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        SkillMessageStatus::from(*self).fmt(f)
-    }
-}

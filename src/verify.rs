@@ -7,7 +7,7 @@ use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::Text;
 
 use crate::error::Error;
-use crate::scope::APP_ROLE;
+use crate::settings::APP_ROLE;
 
 /// Checks that tenant scopes on `conn` will be bound by row-level security,
 /// and fails with [`Error::RlsNotEnforced`] listing every reason they would

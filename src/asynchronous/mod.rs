@@ -1,21 +1,20 @@
-//! The async face (feature `async`): the same tenant scopes and service
-//! calls over [diesel-async](https://docs.rs/diesel-async), for services
-//! that run on tokio.
+//! The async face (feature `async`): the same tenant scopes and
+//! operations over [diesel-async](https://docs.rs/diesel-async), for
+//! services that run on tokio.
 //!
 //! - [`AsyncPool`] is a pool of `AsyncPgConnection`s, built with the same
-//!   [`PoolBuilder`](crate::PoolBuilder) as the blocking [`Pool`](crate::Pool)
-//!   and checked the same way.
+//!   [`PoolBuilder`](crate::PoolBuilder) as the blocking
+//!   [`Pool`](crate::Pool) and checked the same way.
 //! - [`AsyncPool::with_tenant`] (and [`with_tenant`] on a connection you
-//!   bring) runs an async closure in a tenant scope; the functions of this
-//!   module take the [`AsyncTenantConn`] it hands out, as the blocking ones
-//!   take a [`TenantConn`](crate::TenantConn), so calling one without a
-//!   tenant does not compile.
-//! - The pool's own methods ([`AsyncPool::send_skill_message`] and the
-//!   others) each open a scope of their own for one call and send its
-//!   `BEGIN`, statement and `COMMIT` together: one network round trip
-//!   when the call succeeds, with the same atomicity.
+//!   bring) runs an async closure in a tenant scope, whose
+//!   [`AsyncTenantConn`] has the operations as async methods, with the
+//!   blocking scope's names: calling one without a tenant does not compile.
+//! - [`AsyncPool::tenant`] is a tenant's [`AsyncTenant`], with the same
+//!   methods, each in a scope of its own whose `BEGIN`, statement and
+//!   `COMMIT` go out together: one network round trip when the operation
+//!   succeeds, with the same atomicity.
 //!
-//! Each call runs the same statement and gives the same answers and
+//! Each operation runs the same statement and gives the same answers and
 //! refusals as its blocking form: both faces run one definition of it.
 //!
 //! A future dropped at any point (a timeout, a client gone away) never
@@ -31,15 +30,18 @@
 //! #     tenant: skill_messages::TenantId,
 //! #     user: skill_messages::UserId,
 //! # ) -> Result<(), skill_messages::Error> {
-//! use skill_messages::asynchronous::{AsyncPool, get_unread_count_for_user};
+//! use skill_messages::asynchronous::AsyncPool;
 //! use skill_messages::{MessageQuery, Pool};
 //!
 //! let pool: AsyncPool = Pool::builder().max_size(8).build_async(url).await?;
-//! // One call, one round trip:
-//! let inbox = pool.get_messages_for_user(tenant, user, MessageQuery::new()).await?;
-//! // Several calls in one scope, committed together:
+//! // One operation, one round trip:
+//! let inbox = pool.tenant(tenant).inbox(user, MessageQuery::new()).await?;
+//! // Several operations in one scope, committed together:
 //! let unread = pool
-//!     .with_tenant(tenant, async |tx| get_unread_count_for_user(tx, user).await)
+//!     .with_tenant(tenant, async |tx| {
+//!         tx.mark_all_read(user, &inbox.read_mark()).await?;
+//!         tx.unread_count(user).await
+//!     })
 //!     .await?;
 //! # Ok(()) }
 //! ```
@@ -48,16 +50,10 @@ mod listener;
 mod pipeline;
 mod pool;
 mod scope;
-mod service;
 
 pub use listener::AsyncListener;
-pub use pool::AsyncPool;
+pub use pool::{AsyncPool, AsyncTenant};
 pub use scope::{AsyncTenantConn, with_tenant, with_tenant_as};
-pub use service::{
-    get_message_details_for_user, get_messages_for_user, get_sent_messages_for_user,
-    get_unread_count_for_user, load_message_details, mark_all_read, mark_message_read,
-    send_skill_message, update_message_status, withdraw_message,
-};
 
 /// The connection type of the async face, re-exported.
 pub use diesel_async::AsyncPgConnection;

@@ -1,5 +1,6 @@
-//! One call in a scope of its own, in one round trip: the scope's `BEGIN`,
-//! the call's statement and `COMMIT`, sent together.
+//! One operation in a scope of its own, in one round trip: the scope's
+//! `BEGIN` with its settings, the operation's statement and `COMMIT`, sent
+//! together.
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -10,61 +11,52 @@ use diesel::query_dsl::CompatibleType;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
-use super::pool::AsyncPool;
 use super::scope::{break_off, enter, leave};
-use crate::call::{Call, FollowUp, Step};
 use crate::error::{Error, commit_failure, connection_lost};
 use crate::events::NewMessageEvent;
-use crate::ids::TenantId;
+use crate::operation::{Operation, Step};
+use crate::operations::follow_up::{Facts, FollowUp, Lookup, References};
 use crate::schema::skill_messages;
 use crate::statement::Statement;
-use crate::trace::{Span, call_outcome};
 
-/// Runs `call` in a scope of its own on a connection of `pool`: one round
-/// trip when its statement settles the answer, a second for its follow-up
-/// when not. A call refused before it reaches the database takes no
-/// connection.
-pub(crate) async fn one_call<C>(
-    pool: &AsyncPool,
-    tenant_id: TenantId,
-    call: Result<C, Error>,
-) -> Result<C::Output, Error>
+/// Runs `op` on `conn` in a scope of its own that `begin_sql` opens: one
+/// round trip when its statement settles the answer, a second for its
+/// follow-up when not.
+pub(crate) async fn one_call<O: Operation>(
+    conn: &mut AsyncPgConnection,
+    begin_sql: &str,
+    op: O,
+) -> Result<O::Output, Error>
 where
-    C: Call,
-// What diesel-async asks of rows to load them, spelled without naming a
-// connection: the futures that borrow one then stay `Send`.
-    C::SqlType: CompatibleType<C::Row, Pg>,
-    <C::SqlType as CompatibleType<C::Row, Pg>>::SqlType: 'static,
-    Pg: QueryMetadata<C::SqlType>,
-    C::Row: FromSqlRow<<C::SqlType as CompatibleType<C::Row, Pg>>::SqlType, Pg>,
-    <C::FollowUp as FollowUp>::SqlType: CompatibleType<<C::FollowUp as FollowUp>::Row, Pg>,
-    <<C::FollowUp as FollowUp>::SqlType as CompatibleType<<C::FollowUp as FollowUp>::Row, Pg>>::SqlType: 'static,
-    Pg: QueryMetadata<<C::FollowUp as FollowUp>::SqlType>,
-    <C::FollowUp as FollowUp>::Row: FromSqlRow<
-            <<C::FollowUp as FollowUp>::SqlType as CompatibleType<<C::FollowUp as FollowUp>::Row, Pg>>::SqlType,
-            Pg,
-        >,
+    // What diesel-async asks of rows to load them, spelled without naming a
+    // connection: the futures that borrow one then stay `Send`.
+    O::SqlType: CompatibleType<O::Row, Pg>,
+    <O::SqlType as CompatibleType<O::Row, Pg>>::SqlType: 'static,
+    Pg: QueryMetadata<O::SqlType>,
+    O::Row: FromSqlRow<<O::SqlType as CompatibleType<O::Row, Pg>>::SqlType, Pg>,
 {
-    let span = Span::call(C::OPERATION);
-    let answer = span
-        .instrument(async {
-            let call = call?;
-            let conn = &mut *pool.connection().await?;
-            let begin = pool.settings.begin_sql(tenant_id);
-            let notify = call.event().map(|event| notify_if_sent(&event));
-            let rows = pipelined(conn, &begin, call.statement(), notify).await?;
-            span.rows(rows.len());
-            match call.answer(rows) {
-                Step::Done(answer) => answer,
-                Step::FollowUp(follow_up) => {
-                    let rows = pipelined(conn, &begin, follow_up.statement(), None).await?;
-                    follow_up.answer(rows)
-                }
-            }
-        })
-        .await;
-    span.outcome(call_outcome(&answer));
-    answer
+    let notify = op.event().map(|event| notify_if_sent(&event));
+    let rows = pipelined(conn, begin_sql, op.statement(), notify).await?;
+    match op.answer(rows) {
+        Step::Done(answer) => answer,
+        Step::FollowUp(follow_up, settle) => settle(facts(conn, begin_sql, follow_up).await?),
+    }
+}
+
+/// What `follow_up` finds, in a scope of its own that `begin_sql` opens.
+async fn facts(
+    conn: &mut AsyncPgConnection,
+    begin_sql: &str,
+    follow_up: FollowUp,
+) -> Result<Facts, Error> {
+    Ok(match follow_up {
+        FollowUp::References(asked) => {
+            References::facts(pipelined(conn, begin_sql, asked.statement(), None).await?)
+        }
+        FollowUp::Message(asked) => {
+            Lookup::facts(pipelined(conn, begin_sql, asked.statement(), None).await?)
+        }
+    })
 }
 
 /// `COMMIT` as a statement diesel-async prepares once and sends in turn
@@ -104,7 +96,7 @@ where
         let shared: &AsyncPgConnection = conn;
         let (mut first, mut second, mut third, mut fourth) = (shared, shared, shared, shared);
         // Polled in order, each sends on its first poll: the server gets
-        // them in this order, in one write.
+        // them in this order, in one round trip.
         futures_util::join!(
             first.batch_execute(begin_sql),
             statement.load::<R>(&mut second),

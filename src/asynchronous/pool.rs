@@ -1,5 +1,6 @@
 //! The async pool: bb8 over diesel-async, with the blocking pool's
-//! settings, checks and scopes.
+//! settings, checks and scopes, and a tenant's handle whose operations each
+//! run in one round trip.
 
 use std::sync::Arc;
 
@@ -11,20 +12,20 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
+use diesel::deserialize::FromSqlRow;
+use diesel::expression::QueryMetadata;
+use diesel::pg::Pg;
+use diesel::query_dsl::CompatibleType;
+
 use super::pipeline::one_call;
 use super::scope::{AsyncTenantConn, begin, break_off, run_begun};
-use crate::calls::{
-    Details, List, MarkAllRead, MarkRead, MessageQuery, Received, Respond, Send, Sent, UnreadCount,
-    Withdraw,
-};
 use crate::error::Error;
-use crate::ids::{SkillMessageId, TenantId, UserId};
-use crate::models::{NewSkillMessage, SkillMessage};
-use crate::page::{Cursor, Page};
+use crate::ids::TenantId;
+use crate::operation::Operation;
 use crate::pool::{PoolBuilder, PoolState};
-use crate::relations::SkillMessageDetails;
-use crate::scope_sql::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
-use crate::status::{Response, SkillMessageStatus};
+use crate::settings::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
+use crate::status::SkillMessageStatus;
+use crate::trace::{Span, call_outcome};
 use crate::verify::{verdict, verification};
 
 /// A pool of async connections from which tenant scopes are opened: the
@@ -40,7 +41,7 @@ use crate::verify::{verdict, verification};
 #[derive(Clone)]
 pub struct AsyncPool {
     inner: Pool<AsyncPgConnection>,
-    pub(super) settings: Arc<ScopeSettings>,
+    settings: Arc<ScopeSettings>,
 }
 
 impl std::fmt::Debug for AsyncPool {
@@ -116,158 +117,16 @@ impl AsyncPool {
         begin(&mut conn, tenant_id, &self.settings)
             .await
             .map_err(Error::from)?;
-        run_begun(&mut conn, tenant_id, &self.settings, f).await
+        run_begun(&mut conn, tenant_id, &self.settings, true, f).await
     }
 
-    /// Sends a skill message in a scope of its own, in one round trip; see
-    /// [`send_skill_message`](crate::send_skill_message). Its new-message
-    /// event goes out in the same transaction.
-    ///
-    /// On a Citus cluster it takes the three round trips of a scope: the
-    /// event must be announced by a statement of its own, which the
-    /// coordinator runs once it knows the message was written.
-    pub async fn send_skill_message(
-        &self,
-        tenant_id: TenantId,
-        new: NewSkillMessage<'_>,
-    ) -> Result<SkillMessage, Error> {
-        if self.settings.citus() {
-            return self
-                .with_tenant(tenant_id, async |tx| {
-                    super::send_skill_message(tx, new).await
-                })
-                .await;
+    /// The tenant `tenant_id`, whose operations each run in a scope of
+    /// their own, in one round trip.
+    pub fn tenant(&self, tenant_id: TenantId) -> AsyncTenant {
+        AsyncTenant {
+            pool: self.clone(),
+            id: tenant_id,
         }
-        let call = Send::new(tenant_id, new);
-        one_call(self, tenant_id, call).await
-    }
-
-    /// One page of a user's messages, in a scope of its own, in one round
-    /// trip; see [`get_messages_for_user`](crate::get_messages_for_user).
-    pub async fn get_messages_for_user(
-        &self,
-        tenant_id: TenantId,
-        user_id: UserId,
-        query: MessageQuery,
-    ) -> Result<Page<SkillMessage>, Error> {
-        let call = List::<_, Received>::new(tenant_id, user_id, query);
-        one_call(self, tenant_id, call).await
-    }
-
-    /// The same page with each message's users and skills, in one round
-    /// trip; see
-    /// [`get_message_details_for_user`](crate::get_message_details_for_user).
-    pub async fn get_message_details_for_user(
-        &self,
-        tenant_id: TenantId,
-        user_id: UserId,
-        query: MessageQuery,
-    ) -> Result<Page<SkillMessageDetails>, Error> {
-        let call = List::<_, Received>::new(tenant_id, user_id, query);
-        one_call(self, tenant_id, call).await
-    }
-
-    /// One message with its users and skills, in one round trip; see
-    /// [`SkillMessageDetails::load`].
-    pub async fn load_message_details(
-        &self,
-        tenant_id: TenantId,
-        message_id: SkillMessageId,
-    ) -> Result<SkillMessageDetails, Error> {
-        let call = Ok(Details {
-            tenant: tenant_id,
-            id: message_id,
-        });
-        one_call(self, tenant_id, call).await
-    }
-
-    /// A user's unread messages, counted in one round trip; see
-    /// [`get_unread_count_for_user`](crate::get_unread_count_for_user).
-    pub async fn get_unread_count_for_user(
-        &self,
-        tenant_id: TenantId,
-        user_id: UserId,
-    ) -> Result<u64, Error> {
-        let call = Ok(UnreadCount {
-            tenant: tenant_id,
-            user: user_id,
-        });
-        one_call(self, tenant_id, call).await
-    }
-
-    /// Marks a message read, in one round trip (two for a message read
-    /// before, which is read without a write); see
-    /// [`mark_message_read`](crate::mark_message_read).
-    pub async fn mark_message_read(
-        &self,
-        tenant_id: TenantId,
-        message_id: SkillMessageId,
-        acting_user_id: UserId,
-    ) -> Result<SkillMessage, Error> {
-        let call = Ok(MarkRead {
-            tenant: tenant_id,
-            message: message_id,
-            user: acting_user_id,
-        });
-        one_call(self, tenant_id, call).await
-    }
-
-    /// Accepts or declines a proposal, in one round trip; see
-    /// [`update_message_status`](crate::update_message_status).
-    pub async fn update_message_status(
-        &self,
-        tenant_id: TenantId,
-        message_id: SkillMessageId,
-        acting_user_id: UserId,
-        response: Response,
-    ) -> Result<SkillMessage, Error> {
-        let call = Ok(Respond {
-            tenant: tenant_id,
-            message: message_id,
-            user: acting_user_id,
-            response,
-        });
-        one_call(self, tenant_id, call).await
-    }
-
-    /// One page of the messages a user sent, in one round trip; see
-    /// [`get_sent_messages_for_user`](crate::get_sent_messages_for_user).
-    pub async fn get_sent_messages_for_user(
-        &self,
-        tenant_id: TenantId,
-        user_id: UserId,
-        query: MessageQuery,
-    ) -> Result<Page<SkillMessage>, Error> {
-        let call = List::<_, Sent>::new(tenant_id, user_id, query);
-        one_call(self, tenant_id, call).await
-    }
-
-    /// Marks a user's messages read up to a position, in one round trip;
-    /// see [`mark_all_read`](crate::mark_all_read).
-    pub async fn mark_all_read(
-        &self,
-        tenant_id: TenantId,
-        user_id: UserId,
-        up_to: Cursor,
-    ) -> Result<u64, Error> {
-        let call = MarkAllRead::new(tenant_id, user_id, up_to);
-        one_call(self, tenant_id, call).await
-    }
-
-    /// Withdraws a pending proposal, in one round trip; see
-    /// [`withdraw_message`](crate::withdraw_message).
-    pub async fn withdraw_message(
-        &self,
-        tenant_id: TenantId,
-        message_id: SkillMessageId,
-        acting_user_id: UserId,
-    ) -> Result<SkillMessage, Error> {
-        let call = Ok(Withdraw {
-            tenant: tenant_id,
-            message: message_id,
-            user: acting_user_id,
-        });
-        one_call(self, tenant_id, call).await
     }
 
     /// Checks that the database answers, on a pooled connection.
@@ -300,6 +159,54 @@ impl AsyncPool {
             break_off(&mut conn);
             retries -= 1;
         }
+    }
+}
+
+/// One tenant of an [`AsyncPool`]: the operations, each in a tenant scope of
+/// its own whose `BEGIN`, statement and `COMMIT` go out together, in one
+/// network round trip when the operation succeeds (a refusal takes a
+/// second, read-only, to say why), with the atomicity of any scope. An
+/// operation refused before it reaches the database takes no connection.
+/// Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct AsyncTenant {
+    pool: AsyncPool,
+    id: TenantId,
+}
+
+impl AsyncTenant {
+    /// The tenant's id.
+    pub fn id(&self) -> TenantId {
+        self.id
+    }
+
+    /// Runs `op` in a scope of its own in one round trip, unless it was
+    /// refused before it could run. On Citus an operation with an event
+    /// runs in a scope of three: the event goes out from the coordinator
+    /// at the commit.
+    pub(crate) async fn run<O: Operation>(&self, op: Result<O, Error>) -> Result<O::Output, Error>
+    where
+        O::SqlType: CompatibleType<O::Row, Pg>,
+        <O::SqlType as CompatibleType<O::Row, Pg>>::SqlType: 'static,
+        Pg: QueryMetadata<O::SqlType>,
+        O::Row: FromSqlRow<<O::SqlType as CompatibleType<O::Row, Pg>>::SqlType, Pg>,
+    {
+        let op = op?;
+        if self.pool.settings.citus() && op.event().is_some() {
+            return self
+                .pool
+                .with_tenant(self.id, async move |tx| tx.run(Ok(op)).await)
+                .await;
+        }
+        let span = Span::call(O::NAME);
+        let answer = span
+            .instrument(async {
+                let mut conn = self.pool.connection().await?;
+                one_call(&mut conn, &self.pool.settings.begin_sql(self.id), op).await
+            })
+            .await;
+        span.outcome(call_outcome(&answer));
+        answer
     }
 }
 

@@ -1,25 +1,32 @@
-//! The async tenant scope: the blocking scope's transaction, awaited.
+//! The async tenant scope: the blocking scope's transaction, awaited, and
+//! the runner of its operations.
 
 use diesel::connection::{TransactionDepthChange, TransactionManagerStatus};
 use diesel::result::Error::AlreadyInTransaction;
+use diesel_async::methods::LoadQuery;
 use diesel_async::{
-    AnsiTransactionManager, AsyncPgConnection, SimpleAsyncConnection, TransactionManager,
+    AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+    TransactionManager,
 };
 
 use crate::error::{Error, commit_failure};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
-use crate::scope_sql::ScopeSettings;
-use crate::trace::Span;
+use crate::operation::{Operation, Step};
+use crate::operations::follow_up::{Facts, FollowUp, Lookup, References};
+use crate::settings::ScopeSettings;
+use crate::statement::Statement;
+use crate::trace::{Span, call_outcome};
 
-/// A connection inside a transaction whose tenant is set: the only thing the
-/// async service functions accept. It is to [`with_tenant`] what
-/// [`TenantConn`](crate::TenantConn) is to the blocking scope.
+/// A connection inside a transaction whose tenant is set, with the
+/// operations as its async methods: it is to [`with_tenant`] what
+/// [`TenantConn`](crate::TenantConn) is to the blocking scope, and has the
+/// same methods, awaited.
 ///
 /// ```compile_fail
 /// # async fn demo(conn: &mut skill_messages::asynchronous::AsyncPgConnection, user: skill_messages::UserId) {
-/// // A plain connection is not a tenant scope.
-/// skill_messages::asynchronous::get_unread_count_for_user(conn, user).await;
+/// // A plain connection has no operations.
+/// conn.unread_count(user).await;
 /// # }
 /// ```
 pub struct AsyncTenantConn<'a> {
@@ -41,10 +48,43 @@ impl AsyncTenantConn<'_> {
         self.conn
     }
 
-    /// Announces `event` when the scope commits.
-    pub(crate) fn announce(&mut self, event: NewMessageEvent) {
-        self.events.push(event);
+    /// Runs `op`, unless it was refused before it could run, as the
+    /// blocking scope does.
+    pub(crate) async fn run<O: Operation>(
+        &mut self,
+        op: Result<O, Error>,
+    ) -> Result<O::Output, Error>
+    where
+        Statement<O::SqlType>: LoadQuery<'static, AsyncPgConnection, O::Row>,
+    {
+        let span = Span::call(O::NAME);
+        let answer = span
+            .instrument(async {
+                let op = op?;
+                let event = op.event();
+                let rows = op.statement().load(&mut *self.conn).await?;
+                span.rows(rows.len());
+                let answer = match op.answer(rows) {
+                    Step::Done(answer) => answer,
+                    Step::FollowUp(follow_up, settle) => settle(facts(self.conn, follow_up).await?),
+                };
+                if let (Ok(_), Some(event)) = (&answer, event) {
+                    self.events.push(event);
+                }
+                answer
+            })
+            .await;
+        span.outcome(call_outcome(&answer));
+        answer
     }
+}
+
+/// What `follow_up` finds on `conn`.
+async fn facts(conn: &mut AsyncPgConnection, follow_up: FollowUp) -> diesel::QueryResult<Facts> {
+    Ok(match follow_up {
+        FollowUp::References(asked) => References::facts(asked.statement().load(conn).await?),
+        FollowUp::Message(asked) => Lookup::facts(asked.statement().load(conn).await?),
+    })
 }
 
 /// Runs the async closure `f` in a tenant scope on `conn`, as
@@ -81,7 +121,7 @@ where
     begin(conn, tenant_id, settings)
         .await
         .map_err(Error::from)?;
-    run_begun(conn, tenant_id, settings, f).await
+    run_begun(conn, tenant_id, settings, true, f).await
 }
 
 /// Marks `conn` as inside a transaction of the crate's own: until
@@ -129,11 +169,14 @@ pub(crate) async fn begin(
     }
 }
 
-/// Runs `f` in the transaction [`begin`] opened, then commits or rolls back.
+/// Runs `f` in the transaction [`begin`] opened, then commits or rolls
+/// back. `after_closure` says whether `f` is a closure of the caller's,
+/// whose session-level settings the commit must reset.
 pub(crate) async fn run_begun<T, E, F>(
     conn: &mut AsyncPgConnection,
     tenant_id: TenantId,
     settings: &ScopeSettings,
+    after_closure: bool,
     f: F,
 ) -> Result<T, E>
 where
@@ -150,7 +193,7 @@ where
     let events = tx.events;
     match outcome {
         Ok(value) => {
-            let committed = commit(conn, settings, &events).await;
+            let committed = commit(conn, &settings.commit_sql(&events, after_closure)).await;
             span.outcome(if committed.is_ok() {
                 "committed"
             } else {
@@ -166,13 +209,9 @@ where
     }
 }
 
-/// Commits the scope's transaction as the blocking scope does.
-async fn commit(
-    conn: &mut AsyncPgConnection,
-    settings: &ScopeSettings,
-    events: &[NewMessageEvent],
-) -> Result<(), Error> {
-    match conn.batch_execute(&settings.commit_sql(events)).await {
+/// Commits the scope's transaction with `sql`, as the blocking scope does.
+async fn commit(conn: &mut AsyncPgConnection, sql: &str) -> Result<(), Error> {
+    match conn.batch_execute(sql).await {
         Ok(()) => {
             leave(conn);
             Ok(())

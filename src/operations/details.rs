@@ -1,0 +1,227 @@
+//! One message with what its participants may see of each other and of its
+//! skills, loaded in one query, on every face.
+
+use diesel::dsl;
+use diesel::prelude::*;
+use diesel::query_builder::Query;
+
+use crate::error::Error;
+use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
+use crate::models::SkillMessage;
+use crate::operation::{Operation, Step};
+use crate::pool::Tenant;
+use crate::relations::{PROPOSED_PARENT_SKILL, RECIPIENT, SENDER, SUBJECT_SKILL};
+use crate::schema::{skill_messages, skills, users};
+use crate::scope::TenantConn;
+use crate::statement::Statement;
+
+/// A skill message with its sender, its recipient and its skills, as either
+/// participant may see them: ids and names, nothing more of a person (a
+/// service that needs more reads it from its own tables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct SkillMessageDetails {
+    /// The message.
+    pub message: SkillMessage,
+    /// The user who sent it.
+    pub sender: UserSummary,
+    /// The user it was sent to.
+    pub recipient: UserSummary,
+    /// The skill it is about.
+    pub subject_skill: SkillSummary,
+    /// The skill proposed as the subject's parent, if any.
+    pub proposed_parent_skill: Option<SkillSummary>,
+}
+
+/// What one user of a message may see of another: who they are, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct UserSummary {
+    /// The user's id.
+    pub id: UserId,
+    /// The name shown to other users.
+    pub display_name: String,
+}
+
+/// A skill, by name, and its author.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct SkillSummary {
+    /// The skill's id.
+    pub id: SkillId,
+    /// Its name.
+    pub name: String,
+    /// The user who wrote it.
+    pub author_id: UserId,
+}
+
+impl TenantConn<'_> {
+    /// Message `message` with its sender, recipient and skills, from one
+    /// query, for `acting_user`, who must be its sender or its recipient.
+    ///
+    /// Refuses with [`Error::NotFound`] when the tenant has no such message
+    /// and [`Error::NotParticipant`] when `acting_user` neither sent nor
+    /// received it.
+    pub fn details(
+        &mut self,
+        message: SkillMessageId,
+        acting_user: UserId,
+    ) -> Result<SkillMessageDetails, Error> {
+        let details = Details::new(self.tenant_id(), message, acting_user);
+        self.run(Ok(details))
+    }
+}
+
+impl Tenant {
+    /// [`TenantConn::details`], in a scope of its own.
+    pub fn details(
+        &self,
+        message: SkillMessageId,
+        acting_user: UserId,
+    ) -> Result<SkillMessageDetails, Error> {
+        self.run(Ok(Details::new(self.id(), message, acting_user)))
+    }
+}
+
+#[cfg(feature = "async")]
+impl crate::asynchronous::AsyncTenantConn<'_> {
+    /// [`TenantConn::details`], awaited.
+    pub async fn details(
+        &mut self,
+        message: SkillMessageId,
+        acting_user: UserId,
+    ) -> Result<SkillMessageDetails, Error> {
+        let details = Details::new(self.tenant_id(), message, acting_user);
+        self.run(Ok(details)).await
+    }
+}
+
+#[cfg(feature = "async")]
+impl crate::asynchronous::AsyncTenant {
+    /// [`TenantConn::details`], in a scope of its own, in one round trip.
+    pub async fn details(
+        &self,
+        message: SkillMessageId,
+        acting_user: UserId,
+    ) -> Result<SkillMessageDetails, Error> {
+        self.run(Ok(Details::new(self.id(), message, acting_user)))
+            .await
+    }
+}
+
+/// One message of the tenant, for one of its participants.
+struct Details {
+    tenant: TenantId,
+    message: SkillMessageId,
+    user: UserId,
+}
+
+impl Details {
+    fn new(tenant: TenantId, message: SkillMessageId, user: UserId) -> Self {
+        Self {
+            tenant,
+            message,
+            user,
+        }
+    }
+}
+
+/// The row the details query selects.
+type Row = (
+    SkillMessage,
+    UserSummary,
+    UserSummary,
+    SkillSummary,
+    Option<SkillSummary>,
+);
+
+impl Operation for Details {
+    type Output = SkillMessageDetails;
+    type SqlType = <details_query as Query>::SqlType;
+    type Row = Row;
+    const NAME: &'static str = "details";
+
+    fn statement(&self) -> Statement<Self::SqlType> {
+        Statement::new(
+            details_query()
+                .filter(skill_messages::tenant_id.eq(self.tenant))
+                .filter(skill_messages::id.eq(self.message)),
+        )
+    }
+
+    fn answer(self, rows: Vec<Row>) -> Step<SkillMessageDetails> {
+        let Some((message, sender, recipient, subject_skill, proposed_parent_skill)) =
+            rows.into_iter().next()
+        else {
+            return Step::Done(Err(Error::NotFound(self.message)));
+        };
+        if self.user != message.from_user_id && self.user != message.to_user_id {
+            return Step::Done(Err(Error::NotParticipant {
+                message_id: self.message,
+                user_id: self.user,
+            }));
+        }
+        Step::Done(Ok(SkillMessageDetails {
+            message,
+            sender,
+            recipient,
+            subject_skill,
+            proposed_parent_skill,
+        }))
+    }
+}
+
+/// Messages joined to their sender, recipient, subject skill and proposed
+/// parent skill, each through its alias, on the whole key `(tenant_id,
+/// id)`: a Citus cluster keeps a tenant's rows of every table on one
+/// shard, and joins there.
+#[dsl::auto_type]
+fn details_query() -> _ {
+    let sender: dsl::Fields<SENDER, (users::id, users::display_name)> =
+        SENDER.fields((users::id, users::display_name));
+    let recipient: dsl::Fields<RECIPIENT, (users::id, users::display_name)> =
+        RECIPIENT.fields((users::id, users::display_name));
+    let subject: dsl::Fields<SUBJECT_SKILL, (skills::id, skills::name, skills::author_id)> =
+        SUBJECT_SKILL.fields((skills::id, skills::name, skills::author_id));
+    let parent: dsl::Fields<PROPOSED_PARENT_SKILL, (skills::id, skills::name, skills::author_id)> =
+        PROPOSED_PARENT_SKILL.fields((skills::id, skills::name, skills::author_id));
+    let message: dsl::AsSelect<SkillMessage, diesel::pg::Pg> = SkillMessage::as_select();
+    skill_messages::table
+        .inner_join(
+            SENDER.on(SENDER
+                .field(users::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(SENDER.field(users::id).eq(skill_messages::from_user_id))),
+        )
+        .inner_join(
+            RECIPIENT.on(RECIPIENT
+                .field(users::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(RECIPIENT.field(users::id).eq(skill_messages::to_user_id))),
+        )
+        .inner_join(
+            SUBJECT_SKILL.on(SUBJECT_SKILL
+                .field(skills::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(
+                    SUBJECT_SKILL
+                        .field(skills::id)
+                        .eq(skill_messages::subject_skill_id),
+                )),
+        )
+        .left_join(
+            PROPOSED_PARENT_SKILL.on(PROPOSED_PARENT_SKILL
+                .field(skills::tenant_id)
+                .eq(skill_messages::tenant_id)
+                .and(
+                    PROPOSED_PARENT_SKILL
+                        .field(skills::id)
+                        .nullable()
+                        .eq(skill_messages::proposed_parent_skill_id),
+                )),
+        )
+        .select((message, sender, recipient, subject, parent.nullable()))
+}

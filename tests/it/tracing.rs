@@ -1,0 +1,81 @@
+//! With the `tracing` feature: a span for each scope and each call, with
+//! what a service's logs need and never a message's text.
+#![cfg(feature = "tracing")]
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use crate::common::{TestDb, seed_tenant};
+use skill_messages::{Error, MessageQuery};
+use tracing_subscriber::fmt::format::FmtSpan;
+
+/// Everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().expect("log").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn scopes_and_calls_are_spans_that_never_carry_message_text() {
+    let db = TestDb::new();
+    let a = seed_tenant(&mut db.admin(), "tenant-a");
+    let pool = db.pool_of(1);
+    let log = Log::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        pool.with_tenant(a.tenant, |tx| {
+            tx.send(a.proposal("a secret proposal"))?;
+            let refused = tx.inbox(a.bob, MessageQuery::new().limit(0));
+            assert!(matches!(refused, Err(Error::InvalidPageSize(0))));
+            tx.inbox(a.bob, MessageQuery::new())
+        })
+        .expect("a scope");
+    });
+    let text = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8");
+    let closed = |span: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|line| line.contains(&format!("{span}{{")) && line.contains("close"))
+            .collect()
+    };
+    let calls = closed("skill_messages_call");
+    assert_eq!(calls.len(), 3, "{text}");
+    assert!(calls[0].contains("operation=\"send\""), "{text}");
+    assert!(
+        calls[0].contains("rows=1") && calls[0].contains("outcome=\"ok\""),
+        "{text}"
+    );
+    assert!(calls[1].contains("operation=\"inbox\""), "{text}");
+    assert!(calls[1].contains("outcome=\"refused\""), "{text}");
+    assert!(
+        calls[2].contains("rows=1") && calls[2].contains("outcome=\"ok\""),
+        "{text}"
+    );
+    let scopes: Vec<&str> = closed("tenant_scope")
+        .into_iter()
+        .filter(|line| !line.contains("skill_messages_call{"))
+        .collect();
+    assert_eq!(scopes.len(), 1, "{text}");
+    assert!(
+        scopes[0].contains(&format!("tenant_id={}", a.tenant)),
+        "{text}"
+    );
+    assert!(scopes[0].contains("outcome=\"committed\""), "{text}");
+    assert!(!text.contains("secret"), "message text was logged: {text}");
+}
