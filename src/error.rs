@@ -186,6 +186,15 @@ impl From<diesel::result::Error> for Error {
     }
 }
 
+/// How an operation ended, for tracing: `ok`, `refused` or `failed`.
+pub(crate) fn outcome<T>(result: &Result<T, Error>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(error) if error.is_refusal() => "refused",
+        Err(_) => "failed",
+    }
+}
+
 /// Whether `error` is the connection's failure (closed, or unable to send)
 /// rather than a statement's.
 pub(crate) fn connection_lost(error: &diesel::result::Error) -> bool {

@@ -8,14 +8,14 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::query_dsl::LoadQuery;
 
-use crate::error::{Error, commit_failure};
+use crate::error::{Error, commit_failure, outcome};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::operation::{Operation, Step};
 use crate::operations::follow_up::{Facts, FollowUp, Lookup, References};
 use crate::settings::ScopeSettings;
 use crate::statement::Statement;
-use crate::trace::{Span, call_outcome};
+use crate::trace::Span;
 
 /// A connection inside a transaction whose tenant is set, with the
 /// operations as its methods ([`send`](Self::send), [`inbox`](Self::inbox),
@@ -90,7 +90,7 @@ impl TenantConn<'_> {
             }
             answer
         });
-        span.outcome(call_outcome(&answer));
+        span.outcome(outcome(&answer));
         answer
     }
 }

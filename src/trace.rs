@@ -1,13 +1,12 @@
 //! What the crate reports to `tracing` with the `tracing` feature, and
 //! nothing without it: a span for each tenant scope (its tenant) and each
-//! service call (its operation, the rows its statements returned, its
+//! operation (its operation, the rows its statements returned, its
 //! outcome), and a warning when a commit's outcome is unknown. Message
 //! text is never recorded.
 
-use crate::error::Error;
 use crate::ids::TenantId;
 
-/// The span of a tenant scope or a service call; nothing without the
+/// The span of a tenant scope or a operation; nothing without the
 /// feature.
 #[derive(Debug, Clone)]
 pub(crate) struct Span {
@@ -30,7 +29,7 @@ impl Span {
         }
     }
 
-    /// The span of the service call `operation`.
+    /// The span of the operation `operation`.
     pub(crate) fn call(operation: &'static str) -> Self {
         #[cfg(not(feature = "tracing"))]
         let _ = operation;
@@ -76,15 +75,6 @@ impl Span {
         self.span.record("outcome", outcome);
         #[cfg(not(feature = "tracing"))]
         let _ = outcome;
-    }
-}
-
-/// How a call ended: `ok`, `refused` or `failed`.
-pub(crate) fn call_outcome<T>(result: &Result<T, Error>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(error) if error.is_refusal() => "refused",
-        Err(_) => "failed",
     }
 }
 

@@ -19,13 +19,13 @@ use diesel::query_dsl::CompatibleType;
 
 use super::pipeline::one_call;
 use super::scope::{AsyncTenantConn, begin, break_off, run_begun};
-use crate::error::Error;
+use crate::error::{Error, outcome};
 use crate::ids::TenantId;
 use crate::operation::Operation;
 use crate::pool::{PoolBuilder, PoolState};
 use crate::settings::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
 use crate::status::SkillMessageStatus;
-use crate::trace::{Span, call_outcome};
+use crate::trace::Span;
 use crate::verify::{verdict, verification};
 
 /// A pool of async connections from which tenant scopes are opened: the
@@ -205,7 +205,7 @@ impl AsyncTenant {
                 one_call(&mut conn, &self.pool.settings.begin_sql(self.id), op).await
             })
             .await;
-        span.outcome(call_outcome(&answer));
+        span.outcome(outcome(&answer));
         answer
     }
 }

@@ -9,14 +9,14 @@ use diesel_async::{
     TransactionManager,
 };
 
-use crate::error::{Error, commit_failure};
+use crate::error::{Error, commit_failure, outcome};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
 use crate::operation::{Operation, Step};
 use crate::operations::follow_up::{Facts, FollowUp, Lookup, References};
 use crate::settings::ScopeSettings;
 use crate::statement::Statement;
-use crate::trace::{Span, call_outcome};
+use crate::trace::Span;
 
 /// A connection inside a transaction whose tenant is set, with the
 /// operations as its async methods: it is to [`with_tenant`] what
@@ -74,7 +74,7 @@ impl AsyncTenantConn<'_> {
                 answer
             })
             .await;
-        span.outcome(call_outcome(&answer));
+        span.outcome(outcome(&answer));
         answer
     }
 }
