@@ -185,11 +185,15 @@ struct Marked {
     known: bool,
 }
 
-/// Marks the seen messages still unread, on the primary key, and counts
+/// Marks the seen messages that are the user's and still unread, and counts
 /// them in the server; says in the same statement whether the user exists.
+/// The messages are found on the primary key, `(tenant_id, id) = ANY`, at a
+/// cost of what the mark holds: the user and the unread state are a filter
+/// (`IS TRUE`) that no index can serve, or the planner may walk the user's
+/// unread index instead, at a cost of everything the user has unread.
 const MARK_ALL_READ: &str = "WITH marked AS (\
      UPDATE skill_messages SET read_at = now() \
-     WHERE tenant_id = $1 AND to_user_id = $2 AND read_at IS NULL AND id = ANY($3) \
+     WHERE tenant_id = $1 AND id = ANY($3) AND (to_user_id = $2 AND read_at IS NULL) IS TRUE \
      RETURNING 1) \
      SELECT (SELECT count(*) FROM marked) AS marked, \
      EXISTS (SELECT FROM users WHERE tenant_id = $1 AND id = $2) AS known";

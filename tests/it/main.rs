@@ -10,6 +10,8 @@ mod events;
 mod inbox;
 mod isolation;
 mod messages;
+mod pgbench;
+mod plans;
 mod relations;
 mod reliability;
 mod schema;
