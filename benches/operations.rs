@@ -4,8 +4,8 @@
 //! seeded with `benches/pgbench/seed.sql` (200,000 messages).
 //!
 //! ```sh
-//! cargo bench --bench operations --features async
-//! BENCH_DELAY_MS=1 cargo bench --bench operations --features async   # through a 1 ms proxy
+//! cargo bench --bench operations --features bench,async
+//! BENCH_DELAY_MS=1 cargo bench --bench operations --features bench,async   # through a 1 ms proxy
 //! ```
 //!
 //! The server is `DATABASE_URL`'s, as for the tests (a Citus coordinator, or
@@ -98,7 +98,12 @@ fn seeded() -> Seeded {
             let proxy = Proxy::start(&common::server_address(), delay);
             (db.app_url_through(proxy.addr()), Some(proxy))
         }
-        None => (db.app_url(), None),
+        // Without TLS, as pgbench in scripts/bench-pgbench: on loopback it
+        // would measure the encryption.
+        None => (
+            common::with_params(&db.app_url(), &[("sslmode", "disable")]),
+            None,
+        ),
     };
     Seeded {
         db,
