@@ -109,10 +109,26 @@ pub enum Error {
     #[error("page size {0} is out of range: 1 to {max}", max = crate::MAX_PAGE_SIZE)]
     InvalidPageSize(u32),
 
-    /// The database would not enforce row-level security for the runtime
-    /// role; each reason names one problem.
+    /// The database would not enforce row-level security on the crate's
+    /// table for the runtime role; each reason names one problem.
     #[error("row-level security is not enforced: {}", .0.join("; "))]
     RlsNotEnforced(Vec<String>),
+
+    /// The platform's tables lack something the crate relies on (README,
+    /// "Adding skill messages to an existing platform"); each reason names
+    /// one missing table, column, key or privilege.
+    #[error("the platform's tables do not meet the crate's contract: {}", .0.join("; "))]
+    PlatformContract(Vec<String>),
+
+    /// A runtime role or tenant setting name that is not a plain name: the
+    /// text says which, and why.
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+
+    /// [`with_tenant_in_transaction`](crate::with_tenant_in_transaction)
+    /// was given a connection that is not in a transaction diesel knows of.
+    #[error("the connection is not in a transaction: open one with Connection::transaction")]
+    NotInTransaction,
 
     /// The connection failed while the scope was committing: its writes are
     /// either all committed or all absent, and only reading them back tells.
@@ -259,6 +275,9 @@ impl Error {
             | Self::InvalidReadMark
             | Self::InvalidPageSize(_) => true,
             Self::RlsNotEnforced(_)
+            | Self::PlatformContract(_)
+            | Self::InvalidName(_)
+            | Self::NotInTransaction
             | Self::CommitOutcomeUnknown(_)
             | Self::InvalidPoolSettings(_)
             | Self::StatusOrder(_)

@@ -77,8 +77,9 @@ macro_rules! id_type {
 }
 
 id_type! {
-    /// The id of a [`Tenant`](crate::Tenant), and the value of
-    /// [`TENANT_SETTING`](crate::TENANT_SETTING) in its scopes.
+    /// The id of a tenant of the platform, and the value of the tenant
+    /// setting ([`Names::tenant_setting`](crate::Names::tenant_setting)) in
+    /// its scopes.
     TenantId
 }
 

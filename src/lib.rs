@@ -3,17 +3,25 @@
 //! under yours"), and PostgreSQL's row-level security keeps every tenant's
 //! messages apart.
 //!
-//! - [`run_migrations`] creates the tables (`tenants`, `users`, `skills`,
-//!   `skill_messages`), their policies and the runtime role
-//!   `skill_messages_app`; [`schema`] and the models ([`SkillMessage`],
-//!   [`User`], [`Skill`], [`TenantRow`]) describe them to diesel, with an
-//!   id type per table ([`TenantId`], [`UserId`], [`SkillId`],
-//!   [`SkillMessageId`]) so that ids cannot be swapped.
+//! - The platform owns its tenants, users and skills; the crate owns its
+//!   table `skill_messages`, which refers to them. [`run_migrations`] makes
+//!   the crate's objects only (the table, its policy, its trigger, the
+//!   runtime role's privileges), with a history of its own and the names of
+//!   the deployment ([`Names`]: the runtime role, by default
+//!   `skill_messages_app`, and the tenant setting, by default
+//!   `app.current_tenant_id`). [`reference_platform`] is a small stand-in
+//!   for the platform's tables, for standing alone.
+//! - [`schema`] (the crate's table), [`platform`] (the platform's, as far as
+//!   the crate reads them) and the models ([`SkillMessage`], [`User`],
+//!   [`Skill`], [`TenantRow`]) describe them to diesel, with an id type per
+//!   table ([`TenantId`], [`UserId`], [`SkillId`], [`SkillMessageId`]) so
+//!   that ids cannot be swapped.
 //! - A [`TenantConn`] is a transaction in which one tenant is set: the
 //!   database itself hides every other tenant's rows.
-//!   [`Pool::with_tenant`] (and [`with_tenant`] on a connection you bring)
-//!   opens one; nothing else can, so an operation cannot run without a
-//!   tenant.
+//!   [`Pool::with_tenant`] (and [`with_tenant`] on a connection you bring,
+//!   or [`with_tenant_in_transaction`] inside a transaction of the
+//!   platform's own) opens one; nothing else can, so an operation cannot
+//!   run without a tenant.
 //! - The operations are its methods: [`send`](TenantConn::send),
 //!   [`inbox`](TenantConn::inbox), [`outbox`](TenantConn::outbox),
 //!   [`unread_count`](TenantConn::unread_count),
@@ -37,8 +45,8 @@
 //!
 //! ```
 //! use skill_messages::{
-//!     Answer, Error, MessageQuery, NewSkillMessage, Pool, SkillMessageStatus, TenantId,
-//!     run_migrations,
+//!     Answer, Error, MessageQuery, Names, NewSkillMessage, Pool, SkillMessageStatus, TenantId,
+//!     reference_platform, run_migrations,
 //! };
 //! # use skill_messages::diesel::prelude::*;
 //! # use skill_messages::{SkillId, UserId};
@@ -62,8 +70,11 @@
 //! # let _dropped = Dropped(param("dbname=postgres"), name.clone());
 //! # let database_url = param(&format!("dbname={name}"));
 //! # let mut admin = PgConnection::establish(&database_url)?;
-//! // At deployment, with a role that may create tables:
-//! run_migrations(&mut admin)?;
+//! // At deployment, with a role that may create tables: the platform's tables
+//! // (here the reference platform's stand-in), then the crate's.
+//! let names = Names::default();
+//! reference_platform::run_migrations(&mut admin, &names)?;
+//! run_migrations(&mut admin, &names)?;
 //! # #[derive(QueryableByName)]
 //! # struct Ids {
 //! #     #[diesel(sql_type = diesel::sql_types::Uuid)] tenant: TenantId,
@@ -127,12 +138,16 @@ mod events;
 mod ids;
 mod migrations;
 mod models;
+mod names;
 mod operation;
 mod operations;
 mod page;
+pub mod platform;
 mod pool;
+pub mod reference_platform;
 mod relations;
-/// The tables, as `diesel print-schema` generates them from the migrations.
+/// The crate's own table, as `diesel print-schema` generates it from the
+/// migrations.
 pub mod schema;
 mod scope;
 mod settings;
@@ -144,19 +159,19 @@ mod verify;
 pub use error::{Error, MessageProblem};
 pub use events::{Listener, NewMessageEvent};
 pub use ids::{SkillId, SkillMessageId, TenantId, UserId};
-pub use migrations::{MIGRATIONS, run_migrations};
+pub use migrations::{HISTORY_TABLE, MIGRATIONS, revert_migrations, run_migrations};
 pub use models::{Skill, SkillMessage, Tenant as TenantRow, User};
+pub use names::{DEFAULT_RUNTIME_ROLE, DEFAULT_TENANT_SETTING, Names};
 pub use operations::{
     Answer, MAX_MESSAGE_CHARS, MAX_READ_MARK, NewSkillMessage, ReadMark, SkillMessageDetails,
-    SkillSummary, UnknownAnswer, UserSummary,
+    UnknownAnswer,
 };
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MessageQuery, Page};
 pub use pool::{Pool, PoolBuilder, PoolState, Tenant};
 pub use relations::Related;
-pub use scope::{TenantConn, with_tenant, with_tenant_as};
-pub use settings::{APP_ROLE, TENANT_SETTING};
+pub use scope::{TenantConn, with_tenant, with_tenant_as, with_tenant_in_transaction};
 pub use status::{SkillMessageStatus, UnknownStatus};
-pub use verify::verify_row_level_security;
+pub use verify::verify_database;
 
 /// The crates whose types the API exposes, re-exported so that a service
 /// uses the same versions without matching them by hand.

@@ -1,28 +1,26 @@
-//! Rows of the four tables.
+//! Rows: the crate's skill messages, and the platform's tenants, users and
+//! skills as far as the crate reads them (the columns of
+//! [`platform`](crate::platform)).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
-use crate::schema::{skill_messages, skills, tenants, users};
+use crate::platform::{skills, tenants, users};
+use crate::schema::skill_messages;
 use crate::status::SkillMessageStatus;
 
-/// An organisation on the platform; every other row belongs to one.
+/// A tenant of the platform, by its id: the parent of every other row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(table_name = tenants, check_for_backend(diesel::pg::Pg))]
 pub struct Tenant {
     /// The tenant's id.
     pub id: TenantId,
-    /// Display name.
-    pub name: String,
-    /// Unique short name.
-    pub slug: String,
-    /// When the tenant was created.
-    pub created_at: DateTime<Utc>,
 }
 
-/// A person in one tenant: a skill author, a sender or a recipient.
+/// A user of the platform, as the crate shows one: a skill author, a sender
+/// or a recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Associations)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(
@@ -36,15 +34,11 @@ pub struct User {
     pub id: UserId,
     /// The tenant the user belongs to.
     pub tenant_id: TenantId,
-    /// Email address, unique within the tenant.
-    pub email: String,
-    /// Name shown to other users.
+    /// The name other users see.
     pub display_name: String,
-    /// When the user was created.
-    pub created_at: DateTime<Utc>,
 }
 
-/// A skill written by one user of a tenant.
+/// A skill of the platform, as the crate shows one.
 ///
 /// Diesel's `belongs_to` needs a parent keyed by one column, and users are
 /// keyed by `(tenant_id, id)`: the relation to the author is
@@ -64,12 +58,8 @@ pub struct Skill {
     pub tenant_id: TenantId,
     /// The user who wrote it.
     pub author_id: UserId,
-    /// Display name.
+    /// The name users see.
     pub name: String,
-    /// Short name, unique within the tenant.
-    pub slug: String,
-    /// When the skill was created.
-    pub created_at: DateTime<Utc>,
 }
 
 /// A proposal from one author to another to group a skill under a parent.

@@ -13,11 +13,12 @@ use diesel::query_dsl::LoadQuery;
 
 use crate::error::{Error, connection_lost};
 use crate::ids::TenantId;
+use crate::names::Names;
 use crate::operation::Operation;
 use crate::scope::{TenantConn, begin, run_begun};
 use crate::settings::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
 use crate::statement::Statement;
-use crate::verify::verify_row_level_security;
+use crate::verify::verify_database;
 
 /// A pool of PostgreSQL connections from which tenant scopes are opened.
 ///
@@ -29,6 +30,8 @@ use crate::verify::verify_row_level_security;
 pub struct Pool {
     inner: r2d2::Pool<ConnectionManager<PgConnection>>,
     settings: Arc<ScopeSettings>,
+    names: Arc<Names>,
+    warnings: Arc<[String]>,
 }
 
 /// How many connections a [`Pool`] holds.
@@ -60,6 +63,19 @@ impl Pool {
             pool: self.clone(),
             id: tenant_id,
         }
+    }
+
+    /// The names the pool's scopes use: give them to
+    /// [`with_tenant_in_transaction`](crate::with_tenant_in_transaction)
+    /// for a scope in a transaction of your own.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// What [`verify_database`] warned of when the pool was built: safe,
+    /// but worth fixing (a service logs them at start).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Runs `f` in a tenant scope on a pooled connection; see
@@ -163,6 +179,7 @@ pub struct PoolBuilder {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) transaction_pooling: bool,
+    pub(crate) names: Names,
 }
 
 impl Default for PoolBuilder {
@@ -175,6 +192,7 @@ impl Default for PoolBuilder {
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             statement_timeout: Some(Duration::from_secs(30)),
             transaction_pooling: false,
+            names: Names::default(),
         }
     }
 }
@@ -236,16 +254,25 @@ impl PoolBuilder {
         self
     }
 
+    /// The deployment's runtime role and tenant setting (default:
+    /// [`Names::default`]), the ones its migrations were run with.
+    pub fn names(mut self, names: Names) -> Self {
+        self.names = names;
+        self
+    }
+
     /// Opens the pool and checks on one of its connections that the database
-    /// enforces row-level security ([`verify_row_level_security`]) and that
-    /// a scope opens.
+    /// enforces row-level security and gives the crate what it needs of the
+    /// platform's tables ([`verify_database`]), and that a scope opens.
     ///
     /// Fails with [`Error::InvalidPoolSettings`] when `max_size` is zero or
     /// below `min_idle`, a timeout or lifetime is zero, or the statement
     /// timeout is longer than PostgreSQL takes (about 24.8 days); with
     /// [`Error::Pool`] when no connection can be made within the connection
-    /// timeout; and with [`Error::RlsNotEnforced`] when the migrations have
-    /// not run or the runtime role could bypass the policies.
+    /// timeout; with [`Error::RlsNotEnforced`] when the migrations have not
+    /// run or the runtime role could bypass the policy; and with
+    /// [`Error::PlatformContract`] when the platform's tables lack what the
+    /// crate reads.
     pub fn build(self, database_url: &str) -> Result<Pool, Error> {
         self.check()?;
         let inner = r2d2::Pool::builder()
@@ -263,20 +290,30 @@ impl PoolBuilder {
             }))
             .build(ConnectionManager::new(database_url))?;
         let mut conn = inner.get()?;
-        verify_row_level_security(&mut conn)?;
+        let warnings = verify_database(&mut conn, &self.names)?;
+        crate::trace::warnings(&warnings);
         let settings = Arc::new(self.scope_settings(&mut conn)?);
         // Open and roll back one scope: what it sets, the database takes.
         begin(&mut conn, TenantId::from_uuid(uuid::Uuid::nil()), &settings)?;
         AnsiTransactionManager::rollback_transaction(&mut *conn)?;
         drop(conn);
-        Ok(Pool { inner, settings })
+        Ok(Pool {
+            inner,
+            settings,
+            names: Arc::new(self.names),
+            warnings: warnings.into(),
+        })
     }
 
     /// What every scope of the pool sets, from the settings and what the
     /// server says on `conn`.
     fn scope_settings(&self, conn: &mut PgConnection) -> Result<ScopeSettings, Error> {
         let defaults: ServerDefaults = diesel::sql_query(SERVER_DEFAULTS_SQL).get_result(conn)?;
-        Ok(ScopeSettings::for_pool(defaults, self.statement_timeout))
+        Ok(ScopeSettings::for_pool(
+            &self.names,
+            defaults,
+            self.statement_timeout,
+        ))
     }
 }
 

@@ -7,7 +7,8 @@ use diesel::prelude::*;
 
 use crate::ids::{SkillId, TenantId, UserId};
 use crate::models::{Skill, SkillMessage, User};
-use crate::schema::{skill_messages, skills, users};
+use crate::platform::{skills, users};
+use crate::schema::skill_messages;
 
 // Two aliases of one table can only meet in a query when they are declared
 // in the same block.

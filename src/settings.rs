@@ -1,6 +1,6 @@
-//! What a tenant scope sets, and what it sends to set it: the role and the
-//! tenant setting, the string that opens a scope's transaction and the one
-//! that commits it, for plain PostgreSQL and for Citus.
+//! What a tenant scope sets, and what it sends to set it: the string that
+//! opens a scope's transaction and the one that commits it, for plain
+//! PostgreSQL and for Citus.
 
 use std::time::Duration;
 
@@ -9,17 +9,13 @@ use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
-
-/// The setting the row-level-security policies read the tenant from.
-pub const TENANT_SETTING: &str = "app.current_tenant_id";
-
-/// The role every tenant scope runs as: not a superuser, not `BYPASSRLS`,
-/// owner of nothing, so the policies always apply.
-pub const APP_ROLE: &str = "skill_messages_app";
+use crate::names::{Names, quote_literal};
 
 /// What a scope sets for its transaction, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ScopeSettings {
+    /// The deployment's runtime role and tenant setting.
+    names: Names,
     /// The crate's search path as a quoted literal, or `None` to derive it
     /// in the scope from the login's default.
     search_path: Option<String>,
@@ -33,17 +29,24 @@ impl ScopeSettings {
     /// For a connection the caller brings, on any server: the crate's search
     /// path derived in the scope, the session's statement timeout, and the
     /// settings made so that Citus propagates them.
-    pub(crate) const DERIVED: Self = Self {
-        search_path: None,
-        statement_timeout: None,
-        citus: true,
-    };
+    pub(crate) fn derived(names: &Names) -> Self {
+        Self {
+            names: names.clone(),
+            search_path: None,
+            statement_timeout: None,
+            citus: true,
+        }
+    }
 
     /// For a pool, fixed when it is built: the crate's search path and the
     /// login's statement timeout as the server gave them, unless the pool
     /// sets a timeout of its own, and whether the database is a Citus
     /// cluster's.
-    pub(crate) fn for_pool(defaults: ServerDefaults, statement_timeout: Option<Duration>) -> Self {
+    pub(crate) fn for_pool(
+        names: &Names,
+        defaults: ServerDefaults,
+        statement_timeout: Option<Duration>,
+    ) -> Self {
         let millis = match statement_timeout {
             // Rounded up: a timeout under a millisecond must not become 0,
             // which PostgreSQL reads as none.
@@ -51,7 +54,8 @@ impl ScopeSettings {
             None => u128::from(defaults.statement_timeout.unsigned_abs()),
         };
         Self {
-            search_path: Some(quoted(&defaults.search_path)),
+            names: names.clone(),
+            search_path: Some(quote_literal(&defaults.search_path)),
             statement_timeout: Some(millis),
             citus: defaults.citus,
         }
@@ -63,17 +67,24 @@ impl ScopeSettings {
         self.citus
     }
 
-    /// The one string that opens a scope: `BEGIN`, then the tenant, the
-    /// search path, the statement timeout and the role, in one round trip
-    /// and, on plain PostgreSQL, one statement after the `BEGIN`.
+    /// The one string that opens a scope: `BEGIN`, then [`set_sql`](Self::set_sql),
+    /// in one round trip.
+    pub(crate) fn begin_sql(&self, tenant_id: TenantId) -> String {
+        format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE; {}",
+            self.set_sql(tenant_id)
+        )
+    }
+
+    /// What sets the tenant, the search path, the statement timeout and the
+    /// role for the transaction: on plain PostgreSQL one statement.
     ///
     /// On Citus, `SET LOCAL` reaches the workers (with
     /// `citus.propagate_set_commands = 'local'`) and `set_config` does not;
     /// and Citus sends the workers the whole text of the string that held a
     /// `SET`, so the settings are made inside a `DO` block, where each runs
     /// as a statement of its own text.
-    pub(crate) fn begin_sql(&self, tenant_id: TenantId) -> String {
-        const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE";
+    pub(crate) fn set_sql(&self, tenant_id: TenantId) -> String {
         let path = match &self.search_path {
             Some(path) => path.as_str(),
             None => DERIVED_SEARCH_PATH,
@@ -93,11 +104,13 @@ impl ScopeSettings {
                 .map(|millis| format!("SET LOCAL statement_timeout = {millis}; "))
                 .unwrap_or_default();
             format!(
-                "{BEGIN}; DO $scope$BEGIN \
+                "DO $scope$BEGIN \
                  SET LOCAL citus.propagate_set_commands = 'local'; \
-                 SET LOCAL {TENANT_SETTING} = '{tenant_id}'; {timeout}{reset_path}\
+                 SET LOCAL {setting} = '{tenant_id}'; {timeout}{reset_path}\
                  PERFORM set_config('search_path', {path}, true); \
-                 SET LOCAL ROLE {APP_ROLE}; END$scope$"
+                 SET LOCAL ROLE {role}; END$scope$",
+                setting = self.names.setting_identifier(),
+                role = self.names.role_identifier(),
             )
         } else {
             let timeout = self
@@ -106,10 +119,12 @@ impl ScopeSettings {
                 .unwrap_or_default();
             // The role last: the settings before it are the login's to make.
             format!(
-                "{BEGIN}; {reset_path}\
-                 SELECT set_config('{TENANT_SETTING}', '{tenant_id}', true), \
+                "{reset_path}\
+                 SELECT set_config({setting}, '{tenant_id}', true), \
                         set_config('search_path', {path}, true){timeout}, \
-                        set_config('role', '{APP_ROLE}', true)"
+                        set_config('role', {role}, true)",
+                setting = quote_literal(self.names.tenant_setting()),
+                role = quote_literal(self.names.runtime_role()),
             )
         }
     }
@@ -135,14 +150,68 @@ impl ScopeSettings {
         let resets = match (after_closure, self.citus) {
             (false, _) => String::new(),
             (true, false) => format!(
-                "SELECT set_config('role', 'none', false), set_config('{TENANT_SETTING}', '', false); "
+                "SELECT set_config('role', 'none', false), set_config({}, '', false); ",
+                quote_literal(self.names.tenant_setting())
             ),
-            (true, true) => {
-                format!("DO $scope$BEGIN RESET ROLE; RESET {TENANT_SETTING}; END$scope$; ")
-            }
+            (true, true) => format!(
+                "DO $scope$BEGIN RESET ROLE; RESET {}; END$scope$; ",
+                self.names.setting_identifier()
+            ),
         };
         format!("{notify}{resets}COMMIT")
     }
+
+    /// The query that reads what [`set_sql`](Self::set_sql) changes, before
+    /// a scope joins a transaction of the caller's: [`Saved`].
+    pub(crate) fn save_sql(&self) -> String {
+        format!(
+            "SELECT current_setting('role') AS role, \
+                    coalesce(current_setting({}, true), '') AS tenant, \
+                    current_setting('search_path') AS search_path, \
+                    coalesce(current_setting('citus.propagate_set_commands', true), '') \
+                        AS propagate",
+            quote_literal(self.names.tenant_setting())
+        )
+    }
+
+    /// The string that ends a scope that joined a transaction of the
+    /// caller's: `events` announced, and the role, the tenant and the search
+    /// path as they were before it ([`Saved`]), for the caller's statements
+    /// after it. Made as [`set_sql`](Self::set_sql) made them, so that on
+    /// Citus they reach the workers too.
+    pub(crate) fn restore_sql(&self, saved: &Saved, events: &[NewMessageEvent]) -> String {
+        let notify: String = events.iter().map(NewMessageEvent::notify_sql).collect();
+        let role = match saved.role.as_str() {
+            "none" => "NONE".to_owned(),
+            role => crate::names::quote_identifier(role),
+        };
+        format!(
+            "{notify}DO $scope$BEGIN \
+             SET LOCAL citus.propagate_set_commands = 'local'; \
+             SET LOCAL {setting} = {tenant}; \
+             PERFORM set_config('search_path', {path}, true); \
+             SET LOCAL ROLE {role}; \
+             PERFORM set_config('citus.propagate_set_commands', {propagate}, true); END$scope$",
+            setting = self.names.setting_identifier(),
+            tenant = quote_literal(&saved.tenant),
+            path = quote_literal(&saved.search_path),
+            propagate = quote_literal(&saved.propagate),
+        )
+    }
+}
+
+/// What a scope that joins a transaction of the caller's changes, as it was
+/// before: read by [`ScopeSettings::save_sql`].
+#[derive(QueryableByName)]
+pub(crate) struct Saved {
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Text)]
+    tenant: String,
+    #[diesel(sql_type = Text)]
+    search_path: String,
+    #[diesel(sql_type = Text)]
+    propagate: String,
 }
 
 /// What a pool needs to know of the server, read once when it is built.
@@ -174,8 +243,3 @@ pub(crate) const SERVER_DEFAULTS_SQL: &str = "SELECT \
 /// the login's default.
 const DERIVED_SEARCH_PATH: &str =
     "concat_ws(', ', nullif(current_setting('search_path'), ''), 'pg_temp')";
-
-/// `text` as an SQL string literal.
-fn quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}

@@ -88,3 +88,14 @@ pub(crate) fn commit_outcome_unknown(error: &diesel::result::Error) {
     #[cfg(not(feature = "tracing"))]
     let _ = error;
 }
+
+/// A warning for each of the database's `warnings`, found when a pool was
+/// built.
+pub(crate) fn warnings(warnings: &[String]) {
+    #[cfg(feature = "tracing")]
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = warnings;
+}

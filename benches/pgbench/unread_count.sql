@@ -5,7 +5,7 @@
 -- the pipeline, one statement a round trip, on the data of seed.sql.
 \set n 0
 \if :prepared = 0
-PREPARE crate_statement AS SELECT EXISTS (SELECT "users"."id", "users"."tenant_id", "users"."email", "users"."display_name", "users"."created_at" FROM "users" WHERE (("users"."tenant_id" = $1) AND ("users"."id" = $2))), (SELECT COUNT(*) FROM "skill_messages" WHERE ((("skill_messages"."tenant_id" = $3) AND ("skill_messages"."to_user_id" = $4)) AND ("skill_messages"."read_at" IS NULL)) LIMIT $5);
+PREPARE crate_statement AS SELECT EXISTS (SELECT "users"."id", "users"."tenant_id", "users"."display_name" FROM "users" WHERE (("users"."tenant_id" = $1) AND ("users"."id" = $2))), (SELECT COUNT(*) FROM "skill_messages" WHERE ((("skill_messages"."tenant_id" = $3) AND ("skill_messages"."to_user_id" = $4)) AND ("skill_messages"."read_at" IS NULL)) LIMIT $5);
 \set prepared 1
 \endif
 \startpipeline

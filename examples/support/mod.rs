@@ -7,10 +7,8 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
-use skill_messages::schema::{skills, tenants, users};
-use skill_messages::uuid::Uuid;
-use skill_messages::{SkillId, TenantId, UserId, run_migrations};
+use diesel::sql_types::{Text, Uuid};
+use skill_messages::{Names, SkillId, TenantId, UserId, reference_platform, run_migrations};
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/skill_messages";
 
@@ -45,13 +43,18 @@ pub fn database_url() -> String {
     dotenvy::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into())
 }
 
-/// Migrates the database at `url` (creating it if it is missing) and
-/// provisions the examples' two tenants, Acme and Globex.
+/// Migrates the database at `url` (creating it if it is missing): the
+/// reference platform, standing in for a platform's own tables, then the
+/// crate; and provisions the examples' two tenants, Acme and Globex.
 pub fn migrate_and_provision(url: &str) -> Result<(Provisioned, Provisioned), Box<dyn StdError>> {
     let mut admin = connect_creating_database(url)?;
-    let applied = run_migrations(&mut admin)?;
+    let names = Names::default();
+    let platform = reference_platform::run_migrations(&mut admin, &names)?;
+    let applied = run_migrations(&mut admin, &names)?;
     println!(
-        "Migrations: {} applied now, schema up to date.",
+        "Migrations: {} of the reference platform and {} of skill messages applied now, \
+         schema up to date.",
+        platform.len(),
         applied.len()
     );
     // Tenants, users and skills belong to the platform: it provisions them
@@ -59,7 +62,9 @@ pub fn migrate_and_provision(url: &str) -> Result<(Provisioned, Provisioned), Bo
     let acme = provision(
         &mut admin,
         "Acme",
-        TenantId::from_uuid(Uuid::from_u128(0x0a11ce00_0000_4000_8000_00000000ac3e)),
+        TenantId::from_uuid(skill_messages::uuid::Uuid::from_u128(
+            0x0a11ce00_0000_4000_8000_00000000ac3e,
+        )),
         [
             ("ada", "Ada Lovelace", "Analytical Engines"),
             ("grace", "Grace Hopper", "Compilers"),
@@ -68,7 +73,9 @@ pub fn migrate_and_provision(url: &str) -> Result<(Provisioned, Provisioned), Bo
     let globex = provision(
         &mut admin,
         "Globex",
-        TenantId::from_uuid(Uuid::from_u128(0x0b0b0000_0000_4000_8000_0000000910be)),
+        TenantId::from_uuid(skill_messages::uuid::Uuid::from_u128(
+            0x0b0b0000_0000_4000_8000_0000000910be,
+        )),
         [
             ("hank", "Hank Scorpio", "Volcano Lairs"),
             ("frank", "Frank Grimes", "Nuclear Safety"),
@@ -90,56 +97,54 @@ pub struct Provisioned {
     pub authors: [(UserId, SkillId); 2],
 }
 
-/// Creates (or updates) a tenant, its users and their skills. Run with the
-/// tenant set, so that it works for the tables' owner, whom the forced
-/// policies bind, as well as for a superuser.
+/// Creates (or updates) a tenant, its users and their skills in the
+/// reference platform's tables, as the tables' owner, whom their policies
+/// do not bind. A platform of its own provisions its own way.
 pub fn provision(
     conn: &mut PgConnection,
     name: &'static str,
     id: TenantId,
     people: [(&'static str, &str, &str); 2],
 ) -> QueryResult<Provisioned> {
+    #[derive(QueryableByName)]
+    struct Author {
+        #[diesel(sql_type = Uuid)]
+        user: UserId,
+        #[diesel(sql_type = Uuid)]
+        skill: SkillId,
+    }
     conn.transaction(|conn| {
-        diesel::sql_query("SELECT set_config('app.current_tenant_id', $1, true)")
-            .bind::<Text, _>(id.to_string())
-            .execute(conn)?;
         let slug = name.to_lowercase();
-        diesel::insert_into(tenants::table)
-            .values((
-                tenants::id.eq(id),
-                tenants::name.eq(name),
-                tenants::slug.eq(&slug),
-            ))
-            .on_conflict(tenants::id)
-            .do_update()
-            .set(tenants::name.eq(name))
-            .execute(conn)?;
+        diesel::sql_query(
+            "INSERT INTO tenants (id, name, slug) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+        )
+        .bind::<Uuid, _>(id)
+        .bind::<Text, _>(name)
+        .bind::<Text, _>(&slug)
+        .execute(conn)?;
         let mut authors = Vec::new();
         for (handle, display_name, skill) in people {
-            let user: UserId = diesel::insert_into(users::table)
-                .values((
-                    users::tenant_id.eq(id),
-                    users::email.eq(format!("{handle}@{slug}.example")),
-                    users::display_name.eq(display_name),
-                ))
-                .on_conflict((users::tenant_id, users::email))
-                .do_update()
-                .set(users::display_name.eq(display_name))
-                .returning(users::id)
-                .get_result(conn)?;
-            let skill: SkillId = diesel::insert_into(skills::table)
-                .values((
-                    skills::tenant_id.eq(id),
-                    skills::author_id.eq(user),
-                    skills::name.eq(skill),
-                    skills::slug.eq(skill.to_lowercase().replace(' ', "-")),
-                ))
-                .on_conflict((skills::tenant_id, skills::slug))
-                .do_update()
-                .set(skills::name.eq(skill))
-                .returning(skills::id)
-                .get_result(conn)?;
-            authors.push((user, skill));
+            let author: Author = diesel::sql_query(
+                "WITH u AS (
+                     INSERT INTO users (tenant_id, email, display_name) VALUES ($1, $2, $3)
+                     ON CONFLICT (tenant_id, email) DO UPDATE SET display_name = excluded.display_name
+                     RETURNING tenant_id, id
+                 ), s AS (
+                     INSERT INTO skills (tenant_id, author_id, name, slug)
+                     SELECT tenant_id, id, $4, $5 FROM u
+                     ON CONFLICT (tenant_id, slug) DO UPDATE SET name = excluded.name
+                     RETURNING id
+                 )
+                 SELECT u.id AS user, s.id AS skill FROM u, s",
+            )
+            .bind::<Uuid, _>(id)
+            .bind::<Text, _>(format!("{handle}@{slug}.example"))
+            .bind::<Text, _>(display_name)
+            .bind::<Text, _>(skill)
+            .bind::<Text, _>(skill.to_lowercase().replace(' ', "-"))
+            .get_result(conn)?;
+            authors.push((author.user, author.skill));
         }
         Ok(Provisioned {
             name,

@@ -53,7 +53,7 @@ mod scope;
 
 pub use listener::AsyncListener;
 pub use pool::{AsyncPool, AsyncTenant};
-pub use scope::{AsyncTenantConn, with_tenant, with_tenant_as};
+pub use scope::{AsyncTenantConn, with_tenant, with_tenant_as, with_tenant_in_transaction};
 
 /// The connection type of the async face, re-exported.
 pub use diesel_async::AsyncPgConnection;

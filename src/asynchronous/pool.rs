@@ -21,6 +21,7 @@ use super::pipeline::one_call;
 use super::scope::{AsyncTenantConn, begin, break_off, run_begun};
 use crate::error::{Error, outcome};
 use crate::ids::TenantId;
+use crate::names::Names;
 use crate::operation::Operation;
 use crate::pool::{PoolBuilder, PoolState};
 use crate::settings::{SERVER_DEFAULTS_SQL, ScopeSettings, ServerDefaults};
@@ -42,6 +43,8 @@ use crate::verify::{verdict, verification};
 pub struct AsyncPool {
     inner: Pool<AsyncPgConnection>,
     settings: Arc<ScopeSettings>,
+    names: Arc<Names>,
+    warnings: Arc<[String]>,
 }
 
 impl std::fmt::Debug for AsyncPool {
@@ -75,14 +78,17 @@ impl PoolBuilder {
             .map_err(pool_error)?;
         let pool = AsyncPool {
             inner,
-            settings: Arc::new(ScopeSettings::DERIVED),
+            settings: Arc::new(ScopeSettings::derived(&self.names)),
+            names: Arc::new(self.names.clone()),
+            warnings: Arc::new([]),
         };
         let mut conn = pool.connection().await?;
-        verdict(verification().load(&mut *conn).await?)?;
+        let warnings = verdict(verification(&self.names).load(&mut *conn).await?)?;
+        crate::trace::warnings(&warnings);
         let defaults: ServerDefaults = diesel::sql_query(SERVER_DEFAULTS_SQL)
             .get_result(&mut *conn)
             .await?;
-        let settings = ScopeSettings::for_pool(defaults, self.statement_timeout);
+        let settings = ScopeSettings::for_pool(&self.names, defaults, self.statement_timeout);
         // Open and roll back one scope: what it sets, the database takes.
         begin(&mut conn, TenantId::from_uuid(uuid::Uuid::nil()), &settings).await?;
         conn.batch_execute("ROLLBACK").await?;
@@ -90,12 +96,24 @@ impl PoolBuilder {
         drop(conn);
         Ok(AsyncPool {
             settings: Arc::new(settings),
+            warnings: warnings.into(),
             ..pool
         })
     }
 }
 
 impl AsyncPool {
+    /// The names the pool's scopes use, as [`Pool::names`](crate::Pool::names).
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// What the verification warned of when the pool was built, as
+    /// [`Pool::warnings`](crate::Pool::warnings).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Runs the async closure `f` in a tenant scope on a pooled connection;
     /// see [`with_tenant`](super::with_tenant) and
     /// [`Pool::with_tenant`](crate::Pool::with_tenant).

@@ -12,9 +12,10 @@ use diesel_async::{
 use crate::error::{Error, commit_failure, outcome};
 use crate::events::NewMessageEvent;
 use crate::ids::TenantId;
+use crate::names::Names;
 use crate::operation::{Operation, Step};
 use crate::operations::follow_up::{Facts, FollowUp, Lookup, References};
-use crate::settings::ScopeSettings;
+use crate::settings::{Saved, ScopeSettings};
 use crate::statement::Statement;
 use crate::trace::Span;
 
@@ -97,19 +98,21 @@ async fn facts(conn: &mut AsyncPgConnection, follow_up: FollowUp) -> diesel::Que
 /// A pool does so itself.
 pub async fn with_tenant<T, F>(
     conn: &mut AsyncPgConnection,
+    names: &Names,
     tenant_id: TenantId,
     f: F,
 ) -> Result<T, Error>
 where
     F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, Error>,
 {
-    with_tenant_as(conn, tenant_id, f).await
+    with_tenant_as(conn, names, tenant_id, f).await
 }
 
 /// [`with_tenant`], for a closure whose error type is the service's own:
 /// any type that converts from [`Error`].
 pub async fn with_tenant_as<T, E, F>(
     conn: &mut AsyncPgConnection,
+    names: &Names,
     tenant_id: TenantId,
     f: F,
 ) -> Result<T, E>
@@ -117,11 +120,140 @@ where
     F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, E>,
     E: From<Error>,
 {
-    let settings = &ScopeSettings::DERIVED;
+    let settings = &ScopeSettings::derived(names);
     begin(conn, tenant_id, settings)
         .await
         .map_err(Error::from)?;
     run_begun(conn, tenant_id, settings, true, f).await
+}
+
+/// Runs the async closure `f` in a tenant scope inside the transaction
+/// `conn` is in, one the caller opened, as
+/// [`with_tenant_in_transaction`](crate::with_tenant_in_transaction) does on
+/// a blocking connection: a savepoint, the same settings set and set back,
+/// the same outcomes.
+///
+/// If the returned future is dropped before it finishes, `conn` is left
+/// counting as broken: its transaction cannot commit, and a pool closes it.
+pub async fn with_tenant_in_transaction<T, E, F>(
+    conn: &mut AsyncPgConnection,
+    names: &Names,
+    tenant_id: TenantId,
+    f: F,
+) -> Result<T, E>
+where
+    F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
+    if status(conn)
+        .transaction_depth()
+        .map_err(Error::from)?
+        .is_none()
+    {
+        return Err(Error::NotInTransaction.into());
+    }
+    let settings = ScopeSettings::derived(names);
+    let mut armed = Armed { conn, done: false };
+    let outcome = joined(&mut *armed.conn, &settings, tenant_id, f).await;
+    armed.done = true;
+    outcome
+}
+
+/// [`with_tenant_in_transaction`] once the connection is known to be in a
+/// transaction.
+async fn joined<T, E, F>(
+    conn: &mut AsyncPgConnection,
+    settings: &ScopeSettings,
+    tenant_id: TenantId,
+    f: F,
+) -> Result<T, E>
+where
+    F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
+    // At depth one or more, diesel-async opens a savepoint.
+    AnsiTransactionManager::begin_transaction(conn)
+        .await
+        .map_err(Error::from)?;
+    let saved = match save_and_set(conn, settings, tenant_id).await {
+        Ok(saved) => saved,
+        Err(error) => {
+            let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            return Err(Error::from(error).into());
+        }
+    };
+    let (span, outcome, events) = run_closure(conn, tenant_id, f).await;
+    match outcome {
+        Ok(value) => {
+            let ended = match conn
+                .batch_execute(&settings.restore_sql(&saved, &events))
+                .await
+            {
+                Ok(()) => AnsiTransactionManager::commit_transaction(conn).await,
+                Err(error) => Err(error),
+            };
+            span.outcome(if ended.is_ok() { "released" } else { "failed" });
+            if ended.is_err() {
+                let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            }
+            ended
+                .map(|()| value)
+                .map_err(|error| Error::from(error).into())
+        }
+        Err(error) => {
+            span.outcome("rolled_back");
+            let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            Err(error)
+        }
+    }
+}
+
+/// Runs `f` on `conn` as a scope of `tenant_id`: its span, its outcome and
+/// the events of its operations.
+async fn run_closure<T, E, F>(
+    conn: &mut AsyncPgConnection,
+    tenant_id: TenantId,
+    f: F,
+) -> (Span, Result<T, E>, Vec<NewMessageEvent>)
+where
+    F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, E>,
+{
+    let span = Span::scope(tenant_id);
+    let mut tx = AsyncTenantConn {
+        conn,
+        tenant_id,
+        events: Vec::new(),
+    };
+    let outcome = span.instrument(f(&mut tx)).await;
+    (span, outcome, tx.events)
+}
+
+/// Reads what the scope will change, then sets the scope's settings.
+async fn save_and_set(
+    conn: &mut AsyncPgConnection,
+    settings: &ScopeSettings,
+    tenant_id: TenantId,
+) -> diesel::QueryResult<Saved> {
+    let saved = diesel::sql_query(settings.save_sql())
+        .get_result::<Saved>(conn)
+        .await?;
+    conn.batch_execute(&settings.set_sql(tenant_id)).await?;
+    Ok(saved)
+}
+
+/// A connection lent to a scope in the caller's transaction: dropped before
+/// the scope is `done`, it is marked broken.
+struct Armed<'a> {
+    conn: &'a mut AsyncPgConnection,
+    done: bool,
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            break_off(self.conn);
+        }
+    }
 }
 
 /// Marks `conn` as inside a transaction of the crate's own: until
@@ -183,14 +315,7 @@ where
     F: AsyncFnOnce(&mut AsyncTenantConn<'_>) -> Result<T, E>,
     E: From<Error>,
 {
-    let span = Span::scope(tenant_id);
-    let mut tx = AsyncTenantConn {
-        conn: &mut *conn,
-        tenant_id,
-        events: Vec::new(),
-    };
-    let outcome = span.instrument(f(&mut tx)).await;
-    let events = tx.events;
+    let (span, outcome, events) = run_closure(conn, tenant_id, f).await;
     match outcome {
         Ok(value) => {
             let committed = commit(conn, &settings.commit_sql(&events, after_closure)).await;

@@ -6,7 +6,8 @@ use diesel::prelude::*;
 
 use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
 use crate::models::SkillMessage;
-use crate::schema::{skill_messages, skills, users};
+use crate::platform::{skills, users};
+use crate::schema::skill_messages;
 
 /// Every column of a message, as selected or returned.
 pub(crate) type Returned = dsl::SqlTypeOf<dsl::AsSelect<SkillMessage, Pg>>;

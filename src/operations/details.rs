@@ -6,18 +6,19 @@ use diesel::prelude::*;
 use diesel::query_builder::Query;
 
 use crate::error::Error;
-use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
-use crate::models::SkillMessage;
+use crate::ids::{SkillMessageId, TenantId, UserId};
+use crate::models::{Skill, SkillMessage, User};
 use crate::operation::{Operation, Step};
+use crate::platform::{skills, users};
 use crate::pool::Tenant;
 use crate::relations::{PROPOSED_PARENT_SKILL, RECIPIENT, SENDER, SUBJECT_SKILL};
-use crate::schema::{skill_messages, skills, users};
+use crate::schema::skill_messages;
 use crate::scope::TenantConn;
 use crate::statement::Statement;
 
 /// A skill message with its sender, its recipient and its skills, as either
-/// participant may see them: ids and names, nothing more of a person (a
-/// service that needs more reads it from its own tables).
+/// participant may see them: ids and names, nothing more of a person (the
+/// platform has the rest in its own tables).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -25,37 +26,13 @@ pub struct SkillMessageDetails {
     /// The message.
     pub message: SkillMessage,
     /// The user who sent it.
-    pub sender: UserSummary,
+    pub sender: User,
     /// The user it was sent to.
-    pub recipient: UserSummary,
+    pub recipient: User,
     /// The skill it is about.
-    pub subject_skill: SkillSummary,
+    pub subject_skill: Skill,
     /// The skill proposed as the subject's parent, if any.
-    pub proposed_parent_skill: Option<SkillSummary>,
-}
-
-/// What one user of a message may see of another: who they are, by name.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct UserSummary {
-    /// The user's id.
-    pub id: UserId,
-    /// The name shown to other users.
-    pub display_name: String,
-}
-
-/// A skill, by name, and its author.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct SkillSummary {
-    /// The skill's id.
-    pub id: SkillId,
-    /// Its name.
-    pub name: String,
-    /// The user who wrote it.
-    pub author_id: UserId,
+    pub proposed_parent_skill: Option<Skill>,
 }
 
 impl TenantConn<'_> {
@@ -130,13 +107,7 @@ impl Details {
 }
 
 /// The row the details query selects.
-type Row = (
-    SkillMessage,
-    UserSummary,
-    UserSummary,
-    SkillSummary,
-    Option<SkillSummary>,
-);
+type Row = (SkillMessage, User, User, Skill, Option<Skill>);
 
 impl Operation for Details {
     type Output = SkillMessageDetails;
@@ -174,20 +145,34 @@ impl Operation for Details {
     }
 }
 
+/// A [`User`]'s columns, in its fields' order.
+type UserColumns = (users::id, users::tenant_id, users::display_name);
+const USER_COLUMNS: UserColumns = (users::id, users::tenant_id, users::display_name);
+/// A [`Skill`]'s columns, in its fields' order.
+type SkillColumns = (
+    skills::id,
+    skills::tenant_id,
+    skills::author_id,
+    skills::name,
+);
+const SKILL_COLUMNS: SkillColumns = (
+    skills::id,
+    skills::tenant_id,
+    skills::author_id,
+    skills::name,
+);
+
 /// Messages joined to their sender, recipient, subject skill and proposed
 /// parent skill, each through its alias, on the whole key `(tenant_id,
 /// id)`: a Citus cluster keeps a tenant's rows of every table on one
 /// shard, and joins there.
 #[dsl::auto_type]
 fn details_query() -> _ {
-    let sender: dsl::Fields<SENDER, (users::id, users::display_name)> =
-        SENDER.fields((users::id, users::display_name));
-    let recipient: dsl::Fields<RECIPIENT, (users::id, users::display_name)> =
-        RECIPIENT.fields((users::id, users::display_name));
-    let subject: dsl::Fields<SUBJECT_SKILL, (skills::id, skills::name, skills::author_id)> =
-        SUBJECT_SKILL.fields((skills::id, skills::name, skills::author_id));
-    let parent: dsl::Fields<PROPOSED_PARENT_SKILL, (skills::id, skills::name, skills::author_id)> =
-        PROPOSED_PARENT_SKILL.fields((skills::id, skills::name, skills::author_id));
+    let sender: dsl::Fields<SENDER, UserColumns> = SENDER.fields(USER_COLUMNS);
+    let recipient: dsl::Fields<RECIPIENT, UserColumns> = RECIPIENT.fields(USER_COLUMNS);
+    let subject: dsl::Fields<SUBJECT_SKILL, SkillColumns> = SUBJECT_SKILL.fields(SKILL_COLUMNS);
+    let parent: dsl::Fields<PROPOSED_PARENT_SKILL, SkillColumns> =
+        PROPOSED_PARENT_SKILL.fields(SKILL_COLUMNS);
     let message: dsl::AsSelect<SkillMessage, diesel::pg::Pg> = SkillMessage::as_select();
     skill_messages::table
         .inner_join(

@@ -14,6 +14,6 @@ mod unread_count;
 mod withdraw;
 
 pub use answer::{Answer, UnknownAnswer};
-pub use details::{SkillMessageDetails, SkillSummary, UserSummary};
+pub use details::SkillMessageDetails;
 pub use mark_all_read::{MAX_READ_MARK, ReadMark};
 pub use send::{MAX_MESSAGE_CHARS, NewSkillMessage};

@@ -11,9 +11,10 @@ use crate::events::NewMessageEvent;
 use crate::ids::{SkillId, SkillMessageId, TenantId, UserId};
 use crate::models::SkillMessage;
 use crate::operation::{Operation, Step};
+use crate::platform::users;
 use crate::pool::Tenant;
 use crate::relations::RECIPIENT;
-use crate::schema::{skill_messages, users};
+use crate::schema::skill_messages;
 use crate::scope::TenantConn;
 use crate::statement::Statement;
 

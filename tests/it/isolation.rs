@@ -2,8 +2,9 @@
 //! keys and checks, attacked with plain SQL by roles that are neither
 //! superusers nor owners, without going through the crate's scope.
 
+use crate::common::reference::{skills, tenants, users};
 use crate::common::{Fixture, TestDb, seed_tenant};
-use ::skill_messages::schema::{skill_messages, skills, tenants, users};
+use ::skill_messages::schema::skill_messages;
 use ::skill_messages::{SkillMessageId, TenantId};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod adoption;
 mod api;
 mod events;
 mod inbox;
@@ -17,6 +18,7 @@ mod reliability;
 mod schema;
 mod scope;
 mod tracing;
+mod upgrade;
 
 #[cfg(feature = "async")]
 mod async_scope;

@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use skill_messages::{Answer, MessageQuery, ReadMark, TenantConn};
+use skill_messages::{Answer, MessageQuery, Names, ReadMark, TenantConn};
 
 use crate::common::{TestDb, seed_tenant};
 
@@ -40,8 +40,10 @@ fn prepared_by(db: &TestDb, operation: &str) -> Vec<String> {
     let mut admin = db.admin();
     let f = seed_tenant(&mut admin, operation);
     let mut conn = db.app();
-    let sent = skill_messages::with_tenant(&mut conn, f.tenant, |tx| tx.send(f.proposal("m")))
-        .expect("a message");
+    let sent = skill_messages::with_tenant(&mut conn, &Names::default(), f.tenant, |tx| {
+        tx.send(f.proposal("m"))
+    })
+    .expect("a message");
     let mut conn = db.app();
     let run = |tx: &mut TenantConn<'_>| -> Result<(), skill_messages::Error> {
         match operation {
@@ -60,7 +62,8 @@ fn prepared_by(db: &TestDb, operation: &str) -> Vec<String> {
             other => panic!("no operation {other}"),
         }
     };
-    skill_messages::with_tenant(&mut conn, f.tenant, run).expect("the operation");
+    skill_messages::with_tenant(&mut conn, &Names::default(), f.tenant, run)
+        .expect("the operation");
     #[derive(QueryableByName)]
     struct Prepared {
         #[diesel(sql_type = Text)]

@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 use serde_json::Value;
 use skill_messages::{
-    Answer, MessageQuery, NewSkillMessage, ReadMark, SkillId, SkillMessageId, TenantConn, TenantId,
-    UserId,
+    Answer, MessageQuery, Names, NewSkillMessage, ReadMark, SkillId, SkillMessageId, TenantConn,
+    TenantId, UserId,
 };
 
 use crate::common::TestDb;
@@ -177,7 +177,7 @@ fn every_statement_reads_messages_through_its_index_never_by_a_sequential_scan()
         // A connection of its own: its prepared statements are the
         // operation's.
         let mut conn = db.app();
-        skill_messages::with_tenant(&mut conn, pair.tenant_id, |tx| {
+        skill_messages::with_tenant(&mut conn, &Names::default(), pair.tenant_id, |tx| {
             operation(tx)?;
             let prepared: Vec<Prepared> = diesel::sql_query(
                 "SELECT name, statement, cardinality(parameter_types) AS parameters \

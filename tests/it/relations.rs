@@ -7,7 +7,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    Error, NewSkillMessage, Skill, SkillId, SkillMessage, SkillMessageId, TenantConn,
+    Error, Names, NewSkillMessage, Skill, SkillId, SkillMessage, SkillMessageId, TenantConn,
     TenantRow as Tenant, User, UserId, with_tenant,
 };
 
@@ -34,7 +34,7 @@ fn world() -> World {
     let b = seed_tenant(&mut admin, "tenant-b");
     let mut conn = db.app();
     let send = |conn: &mut PgConnection, f: &Fixture, new: NewSkillMessage<'_>| {
-        with_tenant(conn, f.tenant, |tx| tx.send(new)).expect("send")
+        with_tenant(conn, &Names::default(), f.tenant, |tx| tx.send(new)).expect("send")
     };
     let message = |from, to, subject, parent: Option<SkillId>| NewSkillMessage {
         from_user_id: from,
@@ -79,10 +79,10 @@ fn the_named_helpers_follow_each_foreign_key_to_users_and_skills() {
     let a = w.a;
     let check = |tx: &mut TenantConn<'_>| -> Result<(), skill_messages::Error> {
         let conn = tx.connection();
-        let users: Vec<User> = skill_messages::schema::users::table
+        let users: Vec<User> = skill_messages::platform::users::table
             .select(User::as_select())
             .load(conn)?;
-        let skills: Vec<Skill> = skill_messages::schema::skills::table
+        let skills: Vec<Skill> = skill_messages::platform::skills::table
             .select(Skill::as_select())
             .load(conn)?;
         let user = |id: UserId| users.iter().find(|u| u.id == id).expect("seeded user");
@@ -133,7 +133,7 @@ fn the_named_helpers_follow_each_foreign_key_to_users_and_skills() {
         }
         Ok(())
     };
-    with_tenant(&mut conn, a.tenant, check).expect("load through the helpers");
+    with_tenant(&mut conn, &Names::default(), a.tenant, check).expect("load through the helpers");
 }
 
 #[test]
@@ -143,10 +143,11 @@ fn the_derived_relations_follow_each_foreign_key_to_tenants_and_authors() {
     let a = w.a;
     with_tenant(
         &mut conn,
+        &Names::default(),
         a.tenant,
         |tx| -> Result<(), skill_messages::Error> {
             let conn = tx.connection();
-            use skill_messages::schema::{tenants, users};
+            use skill_messages::platform::{tenants, users};
             let tenant: Tenant = tenants::table
                 .select(Tenant::as_select())
                 .get_result(conn)?;
@@ -188,7 +189,7 @@ fn details_load_a_message_with_its_four_references_in_one_query() {
     let w = world();
     let mut conn = w.db.app();
     let a = w.a;
-    let (proposal, reply) = with_tenant(&mut conn, a.tenant, |tx| {
+    let (proposal, reply) = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
         Ok((
             tx.details(w.proposal.id, a.alice)?,
             tx.details(w.reply.id, a.alice)?,
@@ -221,13 +222,15 @@ fn details_load_a_message_with_its_four_references_in_one_query() {
     assert_eq!(reply.subject_skill.author_id, a.bob);
 
     // Only its participants read it; another tenant's message is not there.
-    let carol = with_tenant(&mut conn, a.tenant, |tx| tx.details(w.proposal.id, a.carol));
+    let carol = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
+        tx.details(w.proposal.id, a.carol)
+    });
     assert!(
         matches!(carol, Err(Error::NotParticipant { message_id, user_id })
             if message_id == w.proposal.id && user_id == a.carol),
         "{carol:?}"
     );
-    let missing = with_tenant(&mut conn, w.b.tenant, |tx| {
+    let missing = with_tenant(&mut conn, &Names::default(), w.b.tenant, |tx| {
         tx.details(w.proposal.id, w.b.alice)
     });
     assert!(
@@ -237,14 +240,14 @@ fn details_load_a_message_with_its_four_references_in_one_query() {
 }
 
 /// Details carry no personal data a participant may not see of the other:
-/// serialised, a user is an id and a display name, and nothing else (no
-/// email).
+/// serialised, a user is an id, a tenant and a display name, and nothing
+/// else (no email: the crate reads none).
 #[cfg(feature = "serde")]
 #[test]
 fn details_show_each_participant_only_their_id_and_name() {
     let w = world();
     let a = w.a;
-    let details = with_tenant(&mut w.db.app(), a.tenant, |tx| {
+    let details = with_tenant(&mut w.db.app(), &Names::default(), a.tenant, |tx| {
         tx.details(w.proposal.id, a.bob)
     })
     .expect("details");
@@ -257,7 +260,7 @@ fn details_show_each_participant_only_their_id_and_name() {
             .map(String::as_str)
             .collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["display_name", "id"], "{person}");
+        assert_eq!(keys, ["display_name", "id", "tenant_id"], "{person}");
     }
     assert!(!wire.to_string().contains("@"), "no email anywhere: {wire}");
 }

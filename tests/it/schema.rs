@@ -1,143 +1,100 @@
-//! The migrations: reversible step by step, safe to run concurrently, and
+//! The crate's migrations: only the crate's own objects, reversible step by
+//! step, safe to run concurrently, recorded in a history of their own, and
 //! leaving a catalogue in which row-level security cannot be sidestepped.
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
 use crate::common::TestDb;
+use crate::common::catalog::{assert_same_schema, lines, schema_snapshot};
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use diesel_migrations::MigrationHarness;
-use skill_messages::{Error, MIGRATIONS, run_migrations, verify_row_level_security};
-
-#[derive(QueryableByName)]
-struct Line {
-    #[diesel(sql_type = Text)]
-    line: String,
-}
+use skill_messages::{
+    Error, HISTORY_TABLE, MIGRATIONS, Names, reference_platform, revert_migrations, run_migrations,
+    verify_database,
+};
 
 /// How many migrations the crate embeds.
 fn migration_count() -> usize {
-    diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+    MigrationSource::<Pg>::migrations(&MIGRATIONS)
         .expect("the embedded migrations")
         .len()
 }
 
-fn lines(conn: &mut PgConnection, sql: &str) -> Vec<String> {
-    diesel::sql_query(sql)
-        .load::<Line>(conn)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .into_iter()
-        .map(|l| l.line)
-        .collect()
+/// A database with the reference platform's tables and nothing of the
+/// crate's.
+fn platform_only() -> TestDb {
+    let db = TestDb::empty();
+    reference_platform::run_migrations(&mut db.admin(), &Names::default())
+        .expect("migrate the reference platform");
+    db
 }
 
-/// Everything the migrations define in the database, one line per fact,
-/// sorted: tables and their settings, columns, constraints, indexes,
-/// policies, types, privileges and comments.
-fn schema_snapshot(conn: &mut PgConnection) -> Vec<String> {
+/// The versions in the crate's history, oldest first.
+fn history(conn: &mut PgConnection) -> Vec<String> {
     lines(
         conn,
-        r#"
-WITH rel AS (
-    SELECT c.oid, c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = current_schema() AND c.relname NOT LIKE '__diesel_schema_migrations%'
-)
-SELECT format('relation %s kind=%s rls=%s forced=%s acl=%s', relname, relkind,
-              relrowsecurity, relforcerowsecurity,
-              -- A revoked grant leaves the default privileges spelled out.
-              coalesce(relacl, acldefault('r', relowner))) AS line
-FROM rel JOIN pg_class USING (oid, relname, relkind, relrowsecurity, relforcerowsecurity)
-UNION ALL
-SELECT format('column %s.%s %s notnull=%s default=%s acl=%s', rel.relname, a.attname,
-              format_type(a.atttypid, a.atttypmod), a.attnotnull,
-              pg_get_expr(d.adbin, d.adrelid), a.attacl)
-FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE rel.relkind = 'r'
-UNION ALL
-SELECT format('constraint %s.%s %s', rel.relname, con.conname, pg_get_constraintdef(con.oid))
-FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
-UNION ALL
-SELECT format('index %s', replace(pg_get_indexdef(i.indexrelid), current_schema() || '.', ''))
-FROM pg_index i JOIN rel ON rel.oid = i.indrelid
-UNION ALL
-SELECT format('policy %s.%s %s %s using=%s check=%s', tablename, policyname, cmd, roles,
-              qual, with_check)
-FROM pg_policies WHERE schemaname = current_schema()
-UNION ALL
-SELECT format('type %s %s', t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder))
-FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-LEFT JOIN pg_enum e ON e.enumtypid = t.oid
-WHERE n.nspname = current_schema() AND t.typtype IN ('e', 'd', 'c') AND t.typrelid = 0
-GROUP BY t.typname
-UNION ALL
-SELECT format('function %s', p.oid::regprocedure)
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()
-UNION ALL
-SELECT format('comment %s %s', d.objoid::regclass, d.description)
-FROM pg_description d JOIN rel ON rel.oid = d.objoid AND d.objsubid = 0
-UNION ALL
-SELECT format('comment %s.%s %s', rel.relname, d.objsubid, d.description)
-FROM pg_description d JOIN rel ON rel.oid = d.objoid AND d.objsubid > 0
-ORDER BY 1
-"#,
+        &format!("SELECT version::text AS line FROM {HISTORY_TABLE} ORDER BY 1"),
     )
 }
 
-/// Asserts two snapshots are equal, showing only the lines that differ.
-fn assert_same_schema(actual: &[String], expected: &[String], context: &str) {
-    let only_actual: Vec<_> = actual.iter().filter(|l| !expected.contains(l)).collect();
-    let only_expected: Vec<_> = expected.iter().filter(|l| !actual.contains(l)).collect();
-    assert!(
-        only_actual.is_empty() && only_expected.is_empty(),
-        "{context}\nunexpected: {only_actual:#?}\nmissing: {only_expected:#?}"
-    );
+/// Whether the crate's history table exists.
+fn has_history(conn: &mut PgConnection) -> bool {
+    !lines(
+        conn,
+        &format!("SELECT 'yes' AS line WHERE to_regclass('{HISTORY_TABLE}') IS NOT NULL"),
+    )
+    .is_empty()
 }
 
 #[test]
-fn each_down_migration_reverts_its_up_migration() {
-    let db = TestDb::empty();
-    let mut conn = db.admin();
-
-    // Apply one migration at a time, remembering the schema before each.
+fn each_down_migration_reverts_its_up_migration_and_leaves_the_platform_as_it_was() {
+    // The schema before each migration: each applied by itself, in order.
+    let stepped = platform_only();
+    let mut conn = stepped.admin();
+    let platform = schema_snapshot(&mut conn);
     let mut before = Vec::new();
-    while conn
-        .has_pending_migration(MIGRATIONS)
-        .expect("list pending migrations")
-    {
+    let mut sources = MigrationSource::<Pg>::migrations(&MIGRATIONS).expect("the migrations");
+    sources.sort_by_key(|m| m.name().version().to_string());
+    for migration in &sources {
         before.push(schema_snapshot(&mut conn));
-        conn.run_next_migration(MIGRATIONS)
+        conn.transaction(|conn| migration.run(conn))
             .expect("apply a migration");
     }
-    assert_eq!(
-        before.len(),
-        migration_count(),
-        "every migration, one at a time"
-    );
+    assert_eq!(before.len(), migration_count());
     let migrated = schema_snapshot(&mut conn);
     assert!(
         migrated
             .iter()
             .any(|l| l.starts_with("policy skill_messages.")),
-        "the migrated schema has the policies: {migrated:#?}"
+        "the migrated schema has the policy: {migrated:#?}"
     );
 
-    // Revert them one at a time: each leaves the schema as it found it.
+    // Migrated and reverted step by step through the crate's functions:
+    // each step back leaves the schema as it was before that migration.
+    let db = platform_only();
+    let mut conn = db.admin();
+    run_migrations(&mut conn, &Names::default()).expect("migrate");
+    assert_same_schema(&schema_snapshot(&mut conn), &migrated, "run_migrations");
     while let Some(expected) = before.pop() {
-        let reverted = conn
-            .revert_last_migration(MIGRATIONS)
-            .expect("revert a migration")
-            .to_string();
-        let context = format!("after reverting {reverted}");
+        let reverted = revert_migrations(&mut conn, &Names::default(), 1).expect("revert");
+        let context = format!("after reverting {reverted:?}");
+        assert_eq!(reverted.len(), 1, "{context}");
         assert_same_schema(&schema_snapshot(&mut conn), &expected, &context);
     }
-    assert!(schema_snapshot(&mut conn).is_empty(), "nothing is left");
+    assert_same_schema(&schema_snapshot(&mut conn), &platform, "all reverted");
+    assert!(!has_history(&mut conn), "the last revert drops the history");
+    assert!(
+        revert_migrations(&mut conn, &Names::default(), 1)
+            .expect("nothing to revert")
+            .is_empty()
+    );
 
     // And up again gives the same schema as the first time.
-    run_migrations(&mut conn).expect("migrate again");
+    run_migrations(&mut conn, &Names::default()).expect("migrate again");
     assert_same_schema(&schema_snapshot(&mut conn), &migrated, "up, down, up");
 
     // The same as the template every other test starts from, once the
@@ -154,11 +111,12 @@ fn each_down_migration_reverts_its_up_migration() {
 }
 
 /// Several processes migrate one database at the same moment: all succeed,
-/// and each migration is applied by exactly one of them.
+/// each migration is applied by exactly one of them, and the versions go
+/// to the crate's history, not to the platform's.
 #[test]
-fn concurrent_migration_processes_apply_each_migration_once() {
+fn concurrent_migration_processes_apply_each_migration_once_in_the_crates_own_history() {
     const PROCESSES: usize = 6;
-    let db = TestDb::empty();
+    let db = platform_only();
     let url = db.admin_url();
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
@@ -195,66 +153,70 @@ fn concurrent_migration_processes_apply_each_migration_once() {
     assert_eq!(distinct.len(), migration_count());
 
     let mut conn = db.admin();
-    let recorded = lines(
-        &mut conn,
-        "SELECT version AS line FROM __diesel_schema_migrations ORDER BY 1",
+    assert_eq!(
+        history(&mut conn),
+        distinct.into_iter().cloned().collect::<Vec<_>>()
     );
-    assert_eq!(recorded, distinct.into_iter().cloned().collect::<Vec<_>>());
+    // The platform's history holds the platform's migrations only.
+    let platform_history = lines(
+        &mut conn,
+        "SELECT version::text AS line FROM __diesel_schema_migrations ORDER BY 1",
+    );
+    let reference: Vec<String> = conn
+        .applied_migrations()
+        .expect("the platform's applied migrations")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(platform_history, reference);
     assert!(
-        run_migrations(&mut conn)
+        !conn
+            .has_pending_migration(reference_platform::MIGRATIONS)
+            .expect("the platform's pending migrations"),
+        "the platform's tooling sees nothing of the crate's"
+    );
+    assert_eq!(platform_history.len(), 1, "{platform_history:?}");
+    assert!(
+        run_migrations(&mut conn, &Names::default())
             .expect("nothing pending")
             .is_empty()
     );
 }
 
-const TABLES: [&str; 4] = ["tenants", "users", "skills", "skill_messages"];
-
 #[test]
-fn every_table_forces_one_tenant_policy_for_every_command() {
+fn the_crate_forces_its_one_policy_on_its_own_table_only() {
     let db = TestDb::new();
     let mut conn = db.admin();
     let tables = lines(
         &mut conn,
         "SELECT format('%s %s %s', relname, relrowsecurity, relforcerowsecurity) AS line
          FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'
-           AND relname <> '__diesel_schema_migrations' ORDER BY 1",
+           AND relname NOT LIKE '%schema_migrations' ORDER BY 1",
     );
+    // The reference platform keeps its tenants apart by a policy of its
+    // own, which does not bind its tables' owner.
     assert_eq!(
         tables,
         [
             "skill_messages t t",
-            "skills t t",
-            "tenants t t",
-            "users t t"
+            "skills t f",
+            "tenants t f",
+            "users t f"
         ]
     );
     let policies = lines(
         &mut conn,
-        "SELECT format('%s %s %s %s %s', tablename, policyname, permissive, cmd, roles)
-             AS line
-         FROM pg_policies WHERE schemaname = current_schema() ORDER BY 1",
+        "SELECT format('%s %s %s %s %s %s | %s', tablename, policyname, permissive, cmd, roles,
+                       qual, with_check) AS line
+         FROM pg_policies WHERE schemaname = current_schema() AND tablename = 'skill_messages'",
     );
+    let tenant = "(tenant_id = (NULLIF(current_setting('app.current_tenant_id'::text, true), \
+                  ''::text))::uuid)";
     assert_eq!(
         policies,
-        TABLES
-            .iter()
-            .map(|t| format!("{t} tenant_isolation PERMISSIVE ALL {{public}}"))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect::<Vec<_>>()
-    );
-    // USING and WITH CHECK are the same tenant test on every table.
-    let expressions = lines(
-        &mut conn,
-        "SELECT DISTINCT format('%s | %s', replace(qual, '(id ', '(tenant_id '),
-                                replace(with_check, '(id ', '(tenant_id '))
-             AS line
-         FROM pg_policies WHERE schemaname = current_schema()",
-    );
-    assert_eq!(expressions.len(), 1, "{expressions:?}");
-    assert!(
-        expressions[0].contains("current_setting('app.current_tenant_id'::text, true)"),
-        "{expressions:?}"
+        [format!(
+            "skill_messages tenant_isolation PERMISSIVE ALL {{public}} {tenant} | {tenant}"
+        )]
     );
 }
 
@@ -293,23 +255,15 @@ fn the_runtime_role_cannot_bypass_row_level_security() {
          WHERE grantee = 'skill_messages_app' AND table_schema = current_schema()
          GROUP BY table_name ORDER BY 1",
     );
-    assert_eq!(
-        table_privileges,
-        [
-            "skill_messages SELECT",
-            "skills SELECT",
-            "tenants SELECT",
-            "users SELECT"
-        ]
-    );
+    assert_eq!(table_privileges, ["skill_messages SELECT"]);
     let column_privileges = lines(
         &mut conn,
-        "SELECT format('%s %s', privilege_type, string_agg(column_name, ',' ORDER BY column_name))
-             AS line
+        "SELECT format('%s %s %s', table_name, privilege_type,
+                       string_agg(column_name, ',' ORDER BY column_name)) AS line
          FROM information_schema.column_privileges
-         WHERE grantee = 'skill_messages_app' AND table_name = 'skill_messages'
-           AND table_schema = current_schema() AND privilege_type <> 'SELECT'
-         GROUP BY privilege_type ORDER BY 1",
+         WHERE grantee = 'skill_messages_app' AND table_schema = current_schema()
+           AND NOT (table_name = 'skill_messages' AND privilege_type = 'SELECT')
+         GROUP BY table_name, privilege_type ORDER BY 1",
     );
     // Citus computes the defaults of an INSERT on the coordinator and sends
     // them to the shards as values: the role inserts those columns too.
@@ -327,14 +281,18 @@ fn the_runtime_role_cannot_bypass_row_level_security() {
         column_privileges,
         [
             format!(
-                "INSERT {defaulted}from_user_id,id,message,proposed_parent_skill_id,\
-                 {status}subject_skill_id,tenant_id,to_user_id"
+                "skill_messages INSERT {defaulted}from_user_id,id,message,\
+                 proposed_parent_skill_id,{status}subject_skill_id,tenant_id,to_user_id"
             ),
-            "UPDATE read_at,responded_at,status".to_owned(),
+            "skill_messages UPDATE read_at,responded_at,status".to_owned(),
+            // What the platform grants: the columns of the contract.
+            "skills SELECT author_id,id,name,tenant_id".to_owned(),
+            "tenants SELECT id".to_owned(),
+            "users SELECT display_name,id,tenant_id".to_owned(),
         ]
     );
 
-    verify_row_level_security(&mut conn).expect("the migrated database enforces RLS");
+    verify_database(&mut conn, &Names::default()).expect("the migrated database passes");
 }
 
 #[test]
@@ -345,9 +303,10 @@ fn every_foreign_key_has_an_index_led_by_its_columns() {
         &mut conn,
         "SELECT format('%s.%s', conrelid::regclass, conname) AS line
          FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace
+           AND conrelid = 'skill_messages'::regclass
          ORDER BY 1",
     );
-    assert_eq!(foreign_keys.len(), 8, "{foreign_keys:#?}");
+    assert_eq!(foreign_keys.len(), 5, "{foreign_keys:#?}");
     let unindexed = lines(
         &mut conn,
         "SELECT format('%s.%s', c.conrelid::regclass, c.conname) AS line
@@ -367,23 +326,20 @@ fn every_foreign_key_has_an_index_led_by_its_columns() {
 }
 
 #[test]
-fn verification_refuses_a_database_where_the_policies_would_not_bind() {
+fn verification_refuses_a_database_where_the_policy_would_not_bind() {
     let db = TestDb::new();
     let mut conn = db.admin();
-    conn.batch_execute("ALTER TABLE skills NO FORCE ROW LEVEL SECURITY")
-        .expect("unforce");
-    conn.batch_execute("ALTER TABLE skill_messages OWNER TO skill_messages_app")
-        .expect("give the table away");
-    // A role the runtime role can take owns a table; a second policy
-    // would let rows through that the tenant's does not.
+    // A role the runtime role can take owns the table, which is not forced;
+    // a second policy would let rows through that the tenant's does not.
     let owner = format!("{}_owner", crate::common::app_login());
     execute_each(
         &mut conn,
         &[
+            "ALTER TABLE skill_messages NO FORCE ROW LEVEL SECURITY",
             &format!("CREATE ROLE {owner}"),
             &format!("GRANT {owner} TO skill_messages_app"),
-            &format!("ALTER TABLE users OWNER TO {owner}"),
-            "CREATE POLICY everything ON tenants USING (true)",
+            &format!("ALTER TABLE skill_messages OWNER TO {owner}"),
+            "CREATE POLICY everything ON skill_messages USING (true)",
         ],
     );
     let mut reasons = rls_problems(&mut conn);
@@ -391,14 +347,45 @@ fn verification_refuses_a_database_where_the_policies_would_not_bind() {
     assert_eq!(
         reasons,
         [
-            "role skill_messages_app owns table skill_messages".to_owned(),
-            format!("role skill_messages_app owns table users through role {owner}"),
-            "table skills does not enforce row-level security".to_owned(),
-            "table tenants has a permissive policy everything besides tenant_isolation".to_owned(),
+            format!("role skill_messages_app owns table skill_messages through role {owner}"),
+            "table skill_messages does not enforce row-level security".to_owned(),
+            "table skill_messages has a permissive policy everything besides tenant_isolation"
+                .to_owned(),
         ]
     );
+    execute_each(
+        &mut conn,
+        &[
+            "ALTER TABLE skill_messages OWNER TO skill_messages_app",
+            "ALTER TABLE skill_messages DROP CONSTRAINT skill_messages_to_user_fkey",
+        ],
+    );
+    assert!(
+        rls_problems(&mut conn).contains(
+            &"table skill_messages has no foreign key skill_messages_to_user_fkey FOREIGN KEY \
+          (tenant_id, to_user_id) REFERENCES users(tenant_id, id): a message could refer to \
+          another tenant's user"
+                .to_owned()
+        )
+    );
+    assert!(
+        rls_problems(&mut conn)
+            .contains(&"role skill_messages_app owns table skill_messages".to_owned())
+    );
 
-    let empty = TestDb::empty();
+    // Verified for names the migrations were not run with.
+    let other = Names::new("skill_messages_app", "other.tenant_id").expect("plain names");
+    let reasons = match verify_database(&mut TestDb::new().admin(), &other) {
+        Err(Error::RlsNotEnforced(reasons)) => reasons,
+        other => panic!("expected RlsNotEnforced, got {other:?}"),
+    };
+    assert_eq!(reasons.len(), 2, "USING and WITH CHECK: {reasons:?}");
+    assert!(
+        reasons[0].contains("current_setting('other.tenant_id'"),
+        "{reasons:?}"
+    );
+
+    let empty = platform_only();
     let reasons = rls_problems(&mut empty.admin());
     assert!(
         reasons.contains(&"table skill_messages does not exist: run the migrations".to_owned()),
@@ -409,36 +396,62 @@ fn verification_refuses_a_database_where_the_policies_would_not_bind() {
 /// A policy `tenant_isolation` that is not the one the migrations create,
 /// however it differs, fails the verification.
 #[test]
-fn verification_compares_each_policy_with_the_migrations() {
-    let db = TestDb::new();
-    let mut conn = db.admin();
-    let role = format!("{}_policy", crate::common::app_login());
-    execute_each(
-        &mut conn,
-        &[
-            "ALTER POLICY tenant_isolation ON skill_messages USING (true)",
-            "DROP POLICY tenant_isolation ON users",
-            "CREATE POLICY tenant_isolation ON users FOR SELECT \
-             USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)",
-            &format!("CREATE ROLE {role}"),
-            &format!("ALTER POLICY tenant_isolation ON skills TO {role}"),
-            "DROP POLICY tenant_isolation ON tenants",
-        ],
-    );
-    let mut reasons = rls_problems(&mut conn);
-    reasons.sort();
+fn verification_compares_the_policy_with_the_migrations() {
     let expected = "(tenant_id = (NULLIF(current_setting('app.current_tenant_id'::text, true), \
                     ''::text))::uuid)";
-    assert_eq!(
-        reasons,
-        [
+    let role = format!("{}_policy", crate::common::app_login());
+    let create_role = format!("CREATE ROLE {role}");
+    let to_role = format!("ALTER POLICY tenant_isolation ON skill_messages TO {role}");
+    let cases: [(&[&str], String); 5] = [
+        (
+            &["ALTER POLICY tenant_isolation ON skill_messages USING (true)"],
             format!("policy tenant_isolation on skill_messages has USING true, not {expected}"),
-            format!("policy tenant_isolation on skills applies to roles {role}, not to every role"),
-            format!("policy tenant_isolation on users has WITH CHECK nothing, not {expected}"),
-            "policy tenant_isolation on users is for SELECT only, not for every command".into(),
-            "table tenants has no policy tenant_isolation".into(),
-        ]
-    );
+        ),
+        (
+            &[
+                "DROP POLICY tenant_isolation ON skill_messages",
+                "CREATE POLICY tenant_isolation ON skill_messages FOR SELECT \
+                 USING (tenant_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)",
+            ],
+            format!(
+                "policy tenant_isolation on skill_messages has WITH CHECK nothing, not {expected}"
+            ),
+        ),
+        (
+            &[&create_role, &to_role],
+            format!(
+                "policy tenant_isolation on skill_messages applies to roles {role}, not to every role"
+            ),
+        ),
+        (
+            &["ALTER POLICY tenant_isolation ON skill_messages WITH CHECK (true)"],
+            format!(
+                "policy tenant_isolation on skill_messages has WITH CHECK true, not {expected}"
+            ),
+        ),
+        (
+            &["DROP POLICY tenant_isolation ON skill_messages"],
+            "table skill_messages has no policy tenant_isolation".to_owned(),
+        ),
+    ];
+    for (statements, reason) in cases {
+        let db = TestDb::new();
+        let mut conn = db.admin();
+        execute_each(&mut conn, statements);
+        let mut reasons = rls_problems(&mut conn);
+        if statements[0].starts_with("DROP POLICY") && statements.len() > 1 {
+            // A policy for SELECT has no WITH CHECK either.
+            assert!(
+                reasons.contains(
+                    &"policy tenant_isolation on skill_messages is for SELECT only, not for every \
+                  command"
+                        .to_owned()
+                )
+            );
+            reasons.retain(|r| !r.contains("SELECT only"));
+        }
+        assert_eq!(reasons, [reason], "after {statements:?}");
+    }
 }
 
 /// Runs each statement as a string of its own, as Citus needs for DDL on
@@ -450,9 +463,9 @@ fn execute_each(conn: &mut PgConnection, statements: &[&str]) {
     }
 }
 
-/// The reasons `verify_row_level_security` gives on `conn`.
+/// The reasons `verify_database` gives on `conn` with the default names.
 fn rls_problems(conn: &mut PgConnection) -> Vec<String> {
-    match verify_row_level_security(conn) {
+    match verify_database(conn, &Names::default()) {
         Err(Error::RlsNotEnforced(reasons)) => reasons,
         other => panic!("expected RlsNotEnforced, got {other:?}"),
     }
@@ -462,29 +475,64 @@ fn rls_problems(conn: &mut PgConnection) -> Vec<String> {
 /// nothing of itself behind: each migration runs in its own transaction.
 #[test]
 fn a_failing_migration_is_a_typed_error_and_applies_nothing() {
-    let db = TestDb::empty();
+    let db = platform_only();
     let mut conn = db.admin();
-    conn.batch_execute("CREATE TABLE skills (squatter int)")
-        .expect("occupy a table name the migrations need");
+    conn.batch_execute("CREATE TABLE skill_messages (squatter int)")
+        .expect("occupy the crate's table name");
     let before = schema_snapshot(&mut conn);
-    match run_migrations(&mut conn) {
+    match run_migrations(&mut conn, &Names::default()) {
         Err(error @ Error::Migration(_)) => {
             let cause = std::error::Error::source(&error).expect("the cause, as the source");
             assert!(
                 cause
                     .to_string()
-                    .contains("relation \"skills\" already exists"),
+                    .contains("relation \"skill_messages\" already exists"),
                 "{cause}"
             );
         }
         other => panic!("expected a migration error, got {other:?}"),
     }
     assert_same_schema(&schema_snapshot(&mut conn), &before, "after the failure");
-    let applied = lines(
-        &mut conn,
-        "SELECT version AS line FROM __diesel_schema_migrations",
-    );
-    assert!(applied.is_empty(), "{applied:?}");
+    assert!(history(&mut conn).is_empty());
+}
+
+/// Run before the platform's tables exist, the migrations say what they
+/// miss and write nothing, not even their history.
+#[test]
+fn migrations_without_the_platforms_tables_name_what_is_missing_and_write_nothing() {
+    let db = TestDb::empty();
+    let mut conn = db.admin();
+    conn.batch_execute(
+        "CREATE TABLE tenants (id uuid PRIMARY KEY);
+         CREATE TABLE users (id uuid NOT NULL, tenant_id uuid NOT NULL, name text);",
+    )
+    .expect("half a platform");
+    let before = schema_snapshot(&mut conn);
+    match run_migrations(&mut conn, &Names::default()) {
+        Err(Error::PlatformContract(mut reasons)) => {
+            reasons.sort();
+            assert_eq!(
+                reasons,
+                [
+                    "table users has no column display_name",
+                    "table users has no primary key or unique constraint on (tenant_id, id), \
+                     which the crate's foreign keys need",
+                ]
+                .into_iter()
+                .map(String::from)
+                .chain([format!(
+                    "the platform has no table skills on the search path ({})",
+                    lines(&mut conn, "SELECT current_setting('search_path') AS line")[0]
+                )])
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+            );
+        }
+        other => panic!("expected PlatformContract, got {other:?}"),
+    }
+    assert_same_schema(&schema_snapshot(&mut conn), &before, "after the refusal");
+    assert!(!has_history(&mut conn));
 }
 
 /// The migrate binary, on a database where a migration fails, says which
@@ -492,10 +540,10 @@ fn a_failing_migration_is_a_typed_error_and_applies_nothing() {
 /// migrations failed, and exits with a failure.
 #[test]
 fn the_migrate_binary_names_the_failed_migration_and_the_servers_message() {
-    let db = TestDb::empty();
+    let db = platform_only();
     db.admin()
-        .batch_execute("CREATE TABLE tenants (squatter int)")
-        .expect("occupy a table name the first migration needs");
+        .batch_execute("CREATE TABLE skill_messages (squatter int)")
+        .expect("occupy the table name the first migration needs");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_skill-messages-migrate"))
         .env("DATABASE_URL", db.admin_url())
         .output()
@@ -504,59 +552,9 @@ fn the_migrate_binary_names_the_failed_migration_and_the_servers_message() {
     assert!(!output.status.success(), "{stderr}");
     for part in [
         "migrations failed",
-        "2026-11-23-000001_create_tenants_users_skills",
-        "relation \"tenants\" already exists",
+        "2026-12-08-000001_skill_messages",
+        "relation \"skill_messages\" already exists",
     ] {
         assert!(stderr.contains(part), "{part:?} missing from {stderr:?}");
     }
-}
-
-/// The migration that adds `withdrawn` reverts only while no message is
-/// withdrawn, and says why when one is; every existing row stays valid
-/// when it is applied.
-#[test]
-fn the_withdrawn_status_reverts_only_while_no_message_uses_it() {
-    let db = TestDb::new();
-    let mut conn = db.admin();
-    let a = crate::common::seed_tenant(&mut conn, "tenant-a");
-    conn.batch_execute(&format!(
-        "INSERT INTO skill_messages (tenant_id, from_user_id, to_user_id, subject_skill_id, \
-             message, status, responded_at)
-         VALUES ('{t}', '{from}', '{to}', '{skill}', 'taken back', 'withdrawn', now())",
-        t = a.tenant,
-        from = a.alice,
-        to = a.bob,
-        skill = a.skill,
-    ))
-    .expect("a withdrawn message");
-    // The status order, which keeps a withdrawn message withdrawn, goes
-    // first.
-    conn.revert_last_migration(MIGRATIONS)
-        .expect("revert the status order");
-    let refused = conn
-        .revert_last_migration(MIGRATIONS)
-        .expect_err("refused while a message is withdrawn");
-    assert!(
-        refused
-            .to_string()
-            .contains("cannot revert the withdrawn status: 1 skill messages are withdrawn"),
-        "{refused}"
-    );
-    let labels = lines(
-        &mut conn,
-        "SELECT unnest(enum_range(NULL::skill_message_status))::text AS line",
-    );
-    assert_eq!(labels, ["pending", "accepted", "declined", "withdrawn"]);
-
-    conn.batch_execute("UPDATE skill_messages SET status = 'declined'")
-        .expect("answer it instead");
-    conn.revert_last_migration(MIGRATIONS)
-        .expect("reverted once no message is withdrawn");
-    let labels = lines(
-        &mut conn,
-        "SELECT unnest(enum_range(NULL::skill_message_status))::text AS line",
-    );
-    assert_eq!(labels, ["pending", "accepted", "declined"]);
-    let kept = lines(&mut conn, "SELECT status::text AS line FROM skill_messages");
-    assert_eq!(kept, ["declined"]);
 }

@@ -11,7 +11,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use skill_messages::schema::skill_messages as messages;
 use skill_messages::{
-    Answer, Error, MessageQuery, NewSkillMessage, Pool, SkillMessageId, TenantId, with_tenant,
+    Answer, Error, MessageQuery, Names, NewSkillMessage, Pool, SkillMessageId, TenantId,
+    with_tenant,
 };
 
 fn two_tenants() -> (TestDb, Fixture, Fixture) {
@@ -70,7 +71,7 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
     let (db, a, _) = two_tenants();
     let mut conn = db.app();
 
-    let failed: Result<(), Error> = with_tenant(&mut conn, a.tenant, |tx| {
+    let failed: Result<(), Error> = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
         tx.send(a.proposal("first"))?;
         tx.send(a.proposal("second"))?;
         Err(Error::InvalidCursor)
@@ -79,7 +80,7 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
     assert_eq!(stored_messages(&db), 0, "an error rolls every call back");
     assert_eq!(session(&mut conn), clean(app_login()));
 
-    let (first, second, unread) = with_tenant(&mut conn, a.tenant, |tx| {
+    let (first, second, unread) = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
         let first = tx.send(a.proposal("first"))?;
         let second = tx.send(a.proposal("second"))?;
         Ok((first, second, tx.unread_count(a.bob)?))
@@ -103,7 +104,7 @@ fn a_scope_commits_together_on_ok_and_rolls_back_together_on_err() {
 fn a_scope_whose_statement_failed_cannot_commit() {
     let (db, a, _) = two_tenants();
     let mut conn = db.app();
-    let result = with_tenant(&mut conn, a.tenant, |tx| {
+    let result = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
         let kept = tx.send(a.proposal("would be lost"))?;
         let ignored = diesel::sql_query("SELECT 1 / 0").execute(tx.connection());
         assert!(ignored.is_err());
@@ -231,16 +232,23 @@ fn a_panic_rolls_back_and_hands_back_a_clean_connection() {
     let (db, a, _) = two_tenants();
     let mut conn = db.app();
     let panicked = catch_unwind(AssertUnwindSafe(|| {
-        let _ = with_tenant(&mut conn, a.tenant, |tx| -> Result<(), Error> {
-            tx.send(a.proposal("lost"))?;
-            panic!("the caller's code fails mid-scope");
-        });
+        let _ = with_tenant(
+            &mut conn,
+            &Names::default(),
+            a.tenant,
+            |tx| -> Result<(), Error> {
+                tx.send(a.proposal("lost"))?;
+                panic!("the caller's code fails mid-scope");
+            },
+        );
     }));
     assert!(panicked.is_err(), "the panic reaches the caller");
     assert_eq!(stored_messages(&db), 0);
     assert_eq!(session(&mut conn), clean(app_login()));
-    with_tenant(&mut conn, a.tenant, |tx| tx.send(a.proposal("kept")))
-        .expect("the connection works");
+    with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
+        tx.send(a.proposal("kept"))
+    })
+    .expect("the connection works");
     assert_eq!(stored_messages(&db), 1);
 
     // A pooled connection that saw a panic is replaced, and the pool goes on.
@@ -397,8 +405,10 @@ fn a_scope_runs_as_the_runtime_role_whatever_the_login() {
     assert_eq!(visible, 0, "B's message is hidden from A, superuser or not");
     // A superuser's own connection leaves the scope as the superuser.
     let mut conn = db.admin();
-    let inside = with_tenant(&mut conn, a.tenant, |tx| Ok(in_scope(tx.connection())))
-        .expect("a scope on the superuser's connection");
+    let inside = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
+        Ok(in_scope(tx.connection()))
+    })
+    .expect("a scope on the superuser's connection");
     assert_eq!(inside.current_user, "skill_messages_app");
     assert_eq!(session(&mut conn), clean("postgres"));
 }
@@ -407,7 +417,9 @@ fn a_scope_runs_as_the_runtime_role_whatever_the_login() {
 fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
     let (db, a, _) = two_tenants();
     let mut conn = db.dml();
-    let refused = with_tenant(&mut conn, a.tenant, |tx| tx.unread_count(a.bob));
+    let refused = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
+        tx.unread_count(a.bob)
+    });
     match refused {
         Err(Error::Database(e)) => assert!(
             e.to_string().contains("permission denied to set role"),
@@ -437,7 +449,7 @@ fn a_scope_is_refused_to_a_login_without_the_runtime_role() {
 fn session_level_settings_made_in_a_scope_end_with_it() {
     let (db, a, b) = two_tenants();
     let mut conn = db.app();
-    with_tenant(&mut conn, a.tenant, |tx| {
+    with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
         let conn = tx.connection();
         conn.batch_execute(&format!("SET app.current_tenant_id = '{}'", b.tenant))?;
         conn.batch_execute("SET ROLE skill_messages_app")?;
@@ -447,8 +459,10 @@ fn session_level_settings_made_in_a_scope_end_with_it() {
     .expect("a scope that sets session-level values");
     assert_eq!(session(&mut conn), clean(app_login()));
     // The next scope on the caller's connection runs with the crate's path.
-    let inside = with_tenant(&mut conn, b.tenant, |tx| Ok(in_scope(tx.connection())))
-        .expect("the next scope");
+    let inside = with_tenant(&mut conn, &Names::default(), b.tenant, |tx| {
+        Ok(in_scope(tx.connection()))
+    })
+    .expect("the next scope");
     assert_eq!(inside.search_path, db.crate_search_path());
     assert_eq!(inside.tenant, Some(b.tenant.to_string()));
 }
@@ -465,7 +479,7 @@ fn a_temporary_table_cannot_shadow_the_crates_tables() {
         let conn = tx.connection();
         conn.batch_execute(
             "CREATE TEMP TABLE skill_messages AS SELECT * FROM skill_messages;
-             CREATE TEMP TABLE users AS SELECT * FROM users",
+             CREATE TEMP TABLE users AS SELECT tenant_id, id, display_name FROM users",
         )?;
         // Even in the scope that made them, unqualified names are the real tables.
         let visible: i64 = messages::table.count().get_result(conn)?;
@@ -534,7 +548,7 @@ fn a_scope_cannot_open_inside_another_transaction() {
     let mut conn = db.app();
     let mut refused = None;
     conn.transaction(|conn| {
-        refused = Some(with_tenant(conn, a.tenant, |tx| {
+        refused = Some(with_tenant(conn, &Names::default(), a.tenant, |tx| {
             tx.send(a.proposal("nested"))
         }));
         diesel::sql_query("SELECT 1").execute(conn)
@@ -689,7 +703,7 @@ fn counting(conn: &mut PgConnection) -> Arc<Mutex<Counts>> {
 fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
     let (db, a, _) = two_tenants();
     let mut conn = db.app();
-    let sent: Vec<SkillMessageId> = with_tenant(&mut conn, a.tenant, |tx| {
+    let sent: Vec<SkillMessageId> = with_tenant(&mut conn, &Names::default(), a.tenant, |tx| {
         (0..4)
             .map(|_| tx.send(a.proposal("to read and answer")).map(|m| m.id))
             .collect::<Result<_, Error>>()
@@ -701,13 +715,15 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
         (
             "send",
             Box::new(move |conn, _| {
-                with_tenant(conn, a.tenant, |tx| tx.send(a.proposal("hi")).map(drop))
+                with_tenant(conn, &Names::default(), a.tenant, |tx| {
+                    tx.send(a.proposal("hi")).map(drop)
+                })
             }),
         ),
         (
             "list",
             Box::new(move |conn, _| {
-                with_tenant(conn, a.tenant, |tx| {
+                with_tenant(conn, &Names::default(), a.tenant, |tx| {
                     tx.inbox(a.bob, MessageQuery::new()).map(drop)
                 })
             }),
@@ -715,7 +731,9 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
         (
             "count",
             Box::new(move |conn, _| {
-                with_tenant(conn, a.tenant, |tx| tx.unread_count(a.bob).map(drop))
+                with_tenant(conn, &Names::default(), a.tenant, |tx| {
+                    tx.unread_count(a.bob).map(drop)
+                })
             }),
         ),
         (
@@ -723,7 +741,9 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
             Box::new({
                 let sent = sent.clone();
                 move |conn, i| {
-                    with_tenant(conn, a.tenant, |tx| tx.mark_read(sent[i], a.bob).map(drop))
+                    with_tenant(conn, &Names::default(), a.tenant, |tx| {
+                        tx.mark_read(sent[i], a.bob).map(drop)
+                    })
                 }
             }),
         ),
@@ -732,7 +752,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
             Box::new({
                 let sent = sent.clone();
                 move |conn, i| {
-                    with_tenant(conn, a.tenant, |tx| {
+                    with_tenant(conn, &Names::default(), a.tenant, |tx| {
                         tx.answer(sent[2 + i], a.bob, Answer::Accept).map(drop)
                     })
                 }
@@ -779,7 +799,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
             "send to an unknown user",
             4,
             Box::new(move |conn, _| {
-                with_tenant(conn, a.tenant, |tx| {
+                with_tenant(conn, &Names::default(), a.tenant, |tx| {
                     let unknown = NewSkillMessage {
                         to_user_id: uuid::Uuid::nil().into(),
                         ..a.proposal("to nobody")
@@ -794,7 +814,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
             "list an empty inbox",
             4,
             Box::new(move |conn, _| {
-                with_tenant(conn, a.tenant, |tx| {
+                with_tenant(conn, &Names::default(), a.tenant, |tx| {
                     tx.inbox(a.carol, MessageQuery::new()).map(drop)
                 })
             }),
@@ -805,7 +825,7 @@ fn every_service_call_is_three_round_trips_of_a_prepared_statement() {
             Box::new({
                 let sent = sent.clone();
                 move |conn, i| {
-                    with_tenant(conn, a.tenant, |tx| {
+                    with_tenant(conn, &Names::default(), a.tenant, |tx| {
                         let again = tx.answer(sent[2 + i], a.bob, Answer::Decline);
                         assert!(matches!(again, Err(Error::NotPending { .. })));
                         Ok(())

@@ -1,7 +1,7 @@
 //! Seeded tenants: what most tests start from.
 
+use super::reference::{skills, tenants, users};
 use diesel::prelude::*;
-use skill_messages::schema::{skills, tenants, users};
 use skill_messages::{NewSkillMessage, SkillId, TenantId, UserId};
 
 /// One seeded tenant: three users and three skills.
@@ -32,8 +32,9 @@ impl Fixture {
     }
 }
 
-/// Creates a tenant with users alice, bob and carol and a skill each;
-/// `admin` must bypass row-level security (a superuser).
+/// Creates a tenant with users alice, bob and carol and a skill each, in
+/// the reference platform's tables; `admin` must bypass their policies (a
+/// superuser, or their owner).
 pub fn seed_tenant(admin: &mut PgConnection, slug: &str) -> Fixture {
     let tenant: TenantId = diesel::insert_into(tenants::table)
         .values((tenants::name.eq(slug), tenants::slug.eq(slug)))

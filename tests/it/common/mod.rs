@@ -9,8 +9,10 @@
 //! to create databases and roles. See `server.rs` for Citus and poolers.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)] // each test binary uses a part
 
+pub mod catalog;
 mod fixture;
 pub mod proxy;
+pub mod reference;
 mod server;
 
 use std::process;
@@ -56,6 +58,14 @@ pub fn on_citus() -> bool {
 /// Whether the logins connect through a pooler in transaction mode.
 pub fn through_pooler() -> bool {
     server().pooler.is_some()
+}
+
+/// `error` and each of its causes, joined by `: `.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |&e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The pages of a list from `query` on, each from `page`, following each
@@ -139,6 +149,12 @@ impl TestDb {
         let credentials = authority.rsplit_once('@').map_or("", |(c, _)| c);
         let at = if credentials.is_empty() { "" } else { "@" };
         format!("{scheme}://{credentials}{at}{addr}{path}")
+    }
+
+    /// `login` (whose password is its name), its sessions starting with
+    /// `settings`.
+    pub fn url_as(&self, login: &str, settings: &[(&str, &str)]) -> String {
+        server().url(&self.name, Some(login), settings)
     }
 
     /// A login with all table privileges, bound by nothing but the policies.

@@ -204,17 +204,21 @@ impl Server {
         ));
     }
 
-    /// The template database: the migrations applied, the logins' grants.
+    /// The template database: the reference platform's migrations and the
+    /// crate's applied, the logins' grants.
     fn create_template(&self) {
         self.execute(&format!("CREATE DATABASE \"{}\"", self.template));
         let mut conn = connect(&self.url(&self.template, None, &[]));
         self.migrate(&mut conn);
     }
 
-    /// Applies the migrations on `conn` and grants the logins what they
-    /// need there.
+    /// Applies the reference platform's migrations and the crate's on
+    /// `conn`, and grants the logins what they need there.
     pub fn migrate(&self, conn: &mut PgConnection) {
-        skill_messages::run_migrations(conn).expect("migrate");
+        let names = skill_messages::Names::default();
+        skill_messages::reference_platform::run_migrations(conn, &names)
+            .expect("migrate the reference platform");
+        skill_messages::run_migrations(conn, &names).expect("migrate");
         self.grant(conn);
     }
 

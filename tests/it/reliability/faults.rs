@@ -153,7 +153,7 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
                     (login.as_str(), role.as_str(), tenant),
                     (
                         app_login(),
-                        skill_messages::APP_ROLE,
+                        skill_messages::DEFAULT_RUNTIME_ROLE,
                         Some(f.tenant.to_string())
                     )
                 );
