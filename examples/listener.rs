@@ -48,7 +48,9 @@ fn main() -> Result<(), support::Report> {
             .details(event.message_id, event.to_user_id)?;
         println!(
             "heard: {event}\n  read: {} to {}: {}",
-            details.sender.display_name, details.recipient.display_name, details.message.message
+            details.sender_name(),
+            details.recipient_name(),
+            details.message.message
         );
     }
     if !sender.wait()?.success() {

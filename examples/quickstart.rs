@@ -158,7 +158,7 @@ fn print_message(details: &SkillMessageDetails) {
             "unread"
         },
         m.status,
-        details.sender.display_name,
+        details.sender_name(),
         details.subject_skill.name,
         m.message
     );

@@ -25,7 +25,7 @@ pub enum Error {
     NotFound(SkillMessageId),
 
     /// The acting user is not the message's recipient, the only user who may
-    /// mark it read or respond to it.
+    /// mark it read or unread and answer it.
     #[error("user {user_id} is not the recipient of skill message {message_id}")]
     NotRecipient {
         /// The message acted on.
@@ -120,10 +120,16 @@ pub enum Error {
     #[error("the platform's tables do not meet the crate's contract: {}", .0.join("; "))]
     PlatformContract(Vec<String>),
 
-    /// A runtime role or tenant setting name that is not a plain name: the
-    /// text says which, and why.
+    /// A runtime role, tenant setting or maintenance role name that is not a
+    /// plain name, or one role for both jobs: the text says which, and why.
     #[error("invalid name: {0}")]
     InvalidName(String),
+
+    /// The database is not ready for [`Maintenance`](crate::Maintenance)
+    /// jobs as this login; each reason names one problem (the maintenance
+    /// role missing, not the login's to take, or without its policy).
+    #[error("maintenance jobs cannot run: {}", .0.join("; "))]
+    MaintenanceNotReady(Vec<String>),
 
     /// [`with_tenant_in_transaction`](crate::with_tenant_in_transaction)
     /// was given a connection that is not in a transaction diesel knows of.
@@ -277,6 +283,7 @@ impl Error {
             Self::RlsNotEnforced(_)
             | Self::PlatformContract(_)
             | Self::InvalidName(_)
+            | Self::MaintenanceNotReady(_)
             | Self::NotInTransaction
             | Self::CommitOutcomeUnknown(_)
             | Self::InvalidPoolSettings(_)

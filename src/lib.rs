@@ -26,12 +26,16 @@
 //!   [`inbox`](TenantConn::inbox), [`outbox`](TenantConn::outbox),
 //!   [`unread_count`](TenantConn::unread_count),
 //!   [`details`](TenantConn::details), [`mark_read`](TenantConn::mark_read),
+//!   [`mark_unread`](TenantConn::mark_unread),
 //!   [`mark_all_read`](TenantConn::mark_all_read),
 //!   [`answer`](TenantConn::answer) and [`withdraw`](TenantConn::withdraw).
 //!   A tenant's handle, [`Pool::tenant`], has the same methods, each in a
 //!   scope of its own. Each returns an [`Error`] a caller can `match`: a
 //!   refusal ([`Error::is_refusal`]) writes nothing and leaves the scope
 //!   usable; only a database failure aborts it.
+//! - Jobs that are not a tenant's request run on the admin path,
+//!   [`Maintenance`], as the deployment's maintenance role: erasing a user
+//!   ([`Erasure`]), forgetting a skill, purging a tenant, the retention sweep.
 //! - A send that commits announces a [`NewMessageEvent`] on its tenant's
 //!   channel, which a [`Listener`] hears.
 //! - With the `async` feature, `skill_messages::asynchronous` is the same
@@ -136,6 +140,7 @@ pub mod asynchronous;
 mod error;
 mod events;
 mod ids;
+mod maintenance;
 mod migrations;
 mod models;
 mod names;
@@ -159,9 +164,10 @@ mod verify;
 pub use error::{Error, MessageProblem};
 pub use events::{Listener, NewMessageEvent};
 pub use ids::{SkillId, SkillMessageId, TenantId, UserId};
+pub use maintenance::{DEFAULT_BATCH_SIZE, Erased, Erasure, Forgotten, Maintenance, TOMBSTONE};
 pub use migrations::{HISTORY_TABLE, MIGRATIONS, revert_migrations, run_migrations};
 pub use models::{Skill, SkillMessage, Tenant as TenantRow, User};
-pub use names::{DEFAULT_RUNTIME_ROLE, DEFAULT_TENANT_SETTING, Names};
+pub use names::{DEFAULT_MAINTENANCE_ROLE, DEFAULT_RUNTIME_ROLE, DEFAULT_TENANT_SETTING, Names};
 pub use operations::{
     Answer, MAX_MESSAGE_CHARS, MAX_READ_MARK, NewSkillMessage, ReadMark, SkillMessageDetails,
     UnknownAnswer,

@@ -83,11 +83,13 @@ pub struct SkillMessage {
     pub id: SkillMessageId,
     /// The tenant the message belongs to.
     pub tenant_id: TenantId,
-    /// The sender, the only user who may withdraw it while it is pending.
-    pub from_user_id: UserId,
-    /// The recipient, the only user who may mark it read, accept it or
-    /// decline it.
-    pub to_user_id: UserId,
+    /// The sender, the only user who may withdraw it while it is pending;
+    /// `None` once the sender was erased
+    /// ([`Erasure::Anonymise`](crate::Erasure::Anonymise)).
+    pub from_user_id: Option<UserId>,
+    /// The recipient, the only user who may mark it read or unread, accept
+    /// it or decline it; `None` once the recipient was erased.
+    pub to_user_id: Option<UserId>,
     /// The skill the message is about.
     pub subject_skill_id: SkillId,
     /// The skill proposed as the subject's parent, if any.
@@ -97,8 +99,9 @@ pub struct SkillMessage {
     /// Pending until the recipient accepts or declines it or the sender
     /// withdraws it; never changes after (the database refuses it).
     pub status: SkillMessageStatus,
-    /// When the recipient first read it; `None` while unread. Set once,
-    /// never moved.
+    /// When the recipient read it; `None` while unread. Once set it never
+    /// moves: [`mark_unread`](crate::TenantConn::mark_unread) clears it,
+    /// and a later read sets it anew.
     pub read_at: Option<DateTime<Utc>>,
     /// When the recipient accepted or declined it or the sender withdrew
     /// it; `None` exactly while pending, never changed after.

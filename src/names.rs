@@ -11,6 +11,10 @@ pub const DEFAULT_RUNTIME_ROLE: &str = "skill_messages_app";
 /// deployment names its own.
 pub const DEFAULT_TENANT_SETTING: &str = "app.current_tenant_id";
 
+/// The role maintenance jobs run as ([`Maintenance`](crate::Maintenance)),
+/// unless a deployment names its own.
+pub const DEFAULT_MAINTENANCE_ROLE: &str = "skill_messages_maintenance";
+
 /// Role names PostgreSQL gives a meaning of its own where a role is named
 /// (`SET ROLE none`, `GRANT ... TO public`, ...).
 const SPECIAL_ROLES: [&str; 5] = [
@@ -23,14 +27,17 @@ const SPECIAL_ROLES: [&str; 5] = [
 
 /// The names one deployment of the crate uses in its database: the role its
 /// tenant scopes run as (not a superuser, not `BYPASSRLS`, owner of nothing,
-/// so that the policy binds it) and the setting its policy reads the tenant
-/// from.
+/// so that the policy binds it), the setting its policy reads the tenant
+/// from, and the role its maintenance jobs run as
+/// ([`Maintenance`](crate::Maintenance)).
 ///
-/// The migrations grant the role and write the policy with these names, and
-/// every scope sets them: give the same to
-/// [`run_migrations`](crate::run_migrations) and to the pool
-/// ([`PoolBuilder::names`](crate::PoolBuilder::names)). The defaults are
-/// [`DEFAULT_RUNTIME_ROLE`] and [`DEFAULT_TENANT_SETTING`].
+/// The migrations grant the roles and write the policies with these names,
+/// and every scope sets them: give the same to
+/// [`run_migrations`](crate::run_migrations), to the pool
+/// ([`PoolBuilder::names`](crate::PoolBuilder::names)) and to
+/// [`Maintenance::new`](crate::Maintenance::new). The defaults are
+/// [`DEFAULT_RUNTIME_ROLE`], [`DEFAULT_TENANT_SETTING`] and
+/// [`DEFAULT_MAINTENANCE_ROLE`].
 ///
 /// A role belongs to the whole cluster, not to one database. Two
 /// deployments of the crate on one cluster (two databases, say) each need a
@@ -44,27 +51,32 @@ const SPECIAL_ROLES: [&str; 5] = [
 /// let billing = Names::new("billing_skill_messages", "billing.tenant_id")?;
 /// assert_eq!(billing.runtime_role(), "billing_skill_messages");
 /// assert!(Names::new("drop table skills", "billing.tenant_id").is_err());
+/// let billing = billing.with_maintenance_role("billing_skill_messages_jobs")?;
+/// assert_eq!(billing.maintenance_role(), "billing_skill_messages_jobs");
 /// # Ok::<(), skill_messages::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Names {
     runtime_role: String,
     tenant_setting: String,
+    maintenance_role: String,
 }
 
 impl Default for Names {
-    /// [`DEFAULT_RUNTIME_ROLE`] and [`DEFAULT_TENANT_SETTING`].
+    /// [`DEFAULT_RUNTIME_ROLE`], [`DEFAULT_TENANT_SETTING`] and
+    /// [`DEFAULT_MAINTENANCE_ROLE`].
     fn default() -> Self {
         Self {
             runtime_role: DEFAULT_RUNTIME_ROLE.to_owned(),
             tenant_setting: DEFAULT_TENANT_SETTING.to_owned(),
+            maintenance_role: DEFAULT_MAINTENANCE_ROLE.to_owned(),
         }
     }
 }
 
 impl Names {
-    /// These names, if they are plain, and [`Error::InvalidName`] saying
-    /// what is wrong if not.
+    /// These names, with [`DEFAULT_MAINTENANCE_ROLE`], if they are plain,
+    /// and [`Error::InvalidName`] saying what is wrong if not.
     ///
     /// Plain is what PostgreSQL takes as written, without quotes: the role a
     /// lower-case identifier (`[a-z_][a-z0-9_]*`, at most 63 bytes, not
@@ -73,16 +85,9 @@ impl Names {
     /// such identifiers joined by a dot, as custom settings are named. The
     /// crate still quotes them wherever they reach SQL.
     pub fn new(runtime_role: &str, tenant_setting: &str) -> Result<Self, Error> {
-        if !is_identifier(runtime_role) {
-            return Err(Error::InvalidName(format!(
-                "the runtime role {runtime_role:?} is not a plain lower-case identifier \
-                 ([a-z_][a-z0-9_]*, at most 63 bytes)"
-            )));
-        }
-        if runtime_role.starts_with("pg_") || SPECIAL_ROLES.contains(&runtime_role) {
-            return Err(Error::InvalidName(format!(
-                "the runtime role {runtime_role:?} is reserved by PostgreSQL"
-            )));
+        check_role("runtime role", runtime_role)?;
+        if runtime_role == DEFAULT_MAINTENANCE_ROLE {
+            return Err(same_roles(runtime_role));
         }
         let parts: Vec<&str> = tenant_setting.split('.').collect();
         if parts.len() != 2 || !parts.iter().all(|part| is_identifier(part)) {
@@ -94,6 +99,21 @@ impl Names {
         Ok(Self {
             runtime_role: runtime_role.to_owned(),
             tenant_setting: tenant_setting.to_owned(),
+            maintenance_role: DEFAULT_MAINTENANCE_ROLE.to_owned(),
+        })
+    }
+
+    /// These names with `maintenance_role` as the role of maintenance jobs,
+    /// if it is plain (as [`Names::new`] says) and not the runtime role, and
+    /// [`Error::InvalidName`] saying what is wrong if not.
+    pub fn with_maintenance_role(self, maintenance_role: &str) -> Result<Self, Error> {
+        check_role("maintenance role", maintenance_role)?;
+        if maintenance_role == self.runtime_role {
+            return Err(same_roles(maintenance_role));
+        }
+        Ok(Self {
+            maintenance_role: maintenance_role.to_owned(),
+            ..self
         })
     }
 
@@ -107,9 +127,19 @@ impl Names {
         &self.tenant_setting
     }
 
+    /// The role maintenance jobs run as.
+    pub fn maintenance_role(&self) -> &str {
+        &self.maintenance_role
+    }
+
     /// The runtime role as an SQL identifier, quoted.
     pub(crate) fn role_identifier(&self) -> String {
         quote_identifier(&self.runtime_role)
+    }
+
+    /// The maintenance role as an SQL identifier, quoted.
+    pub(crate) fn maintenance_identifier(&self) -> String {
+        quote_identifier(&self.maintenance_role)
     }
 
     /// The tenant setting as `SET` names it: each part a quoted identifier.
@@ -127,10 +157,36 @@ impl fmt::Display for Names {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "runtime role {}, tenant setting {}",
-            self.runtime_role, self.tenant_setting
+            "runtime role {}, tenant setting {}, maintenance role {}",
+            self.runtime_role, self.tenant_setting, self.maintenance_role
         )
     }
+}
+
+/// `role` if it is a plain role name, and why not if not; `kind` says which
+/// role it is.
+fn check_role(kind: &str, role: &str) -> Result<(), Error> {
+    if !is_identifier(role) {
+        return Err(Error::InvalidName(format!(
+            "the {kind} {role:?} is not a plain lower-case identifier \
+             ([a-z_][a-z0-9_]*, at most 63 bytes)"
+        )));
+    }
+    if role.starts_with("pg_") || SPECIAL_ROLES.contains(&role) {
+        return Err(Error::InvalidName(format!(
+            "the {kind} {role:?} is reserved by PostgreSQL"
+        )));
+    }
+    Ok(())
+}
+
+/// The refusal of one role for both jobs: the maintenance role sees every
+/// tenant, which is what a tenant scope must never do.
+fn same_roles(role: &str) -> Error {
+    Error::InvalidName(format!(
+        "{role:?} cannot be both the runtime role and the maintenance role: the maintenance \
+         role sees every tenant's messages"
+    ))
 }
 
 /// Whether `name` is a lower-case identifier PostgreSQL takes as written.
@@ -182,6 +238,32 @@ mod tests {
                 other => panic!("{role:?} {setting:?} gave {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_maintenance_role_is_plain_and_not_the_runtime_role() {
+        let names = Names::default();
+        assert_eq!(names.maintenance_role(), DEFAULT_MAINTENANCE_ROLE);
+        let jobs = names
+            .clone()
+            .with_maintenance_role("jobs")
+            .expect("a plain name");
+        assert_eq!(jobs.maintenance_role(), "jobs");
+        assert_eq!(jobs.runtime_role(), DEFAULT_RUNTIME_ROLE);
+        for (role, says) in [
+            ("Jobs", "not a plain"),
+            ("pg_jobs", "reserved"),
+            (DEFAULT_RUNTIME_ROLE, "both"),
+        ] {
+            match names.clone().with_maintenance_role(role) {
+                Err(Error::InvalidName(text)) => assert!(text.contains(says), "{role}: {text}"),
+                other => panic!("{role} gave {other:?}"),
+            }
+        }
+        assert!(matches!(
+            Names::new(DEFAULT_MAINTENANCE_ROLE, "a.b"),
+            Err(Error::InvalidName(text)) if text.contains("both")
+        ));
     }
 
     #[test]

@@ -22,10 +22,10 @@ diesel::table! {
         id -> Uuid,
         /// The tenant the message belongs to, like every row it refers to.
         tenant_id -> Uuid,
-        /// The sender, the only user who may withdraw it while it is pending.
-        from_user_id -> Uuid,
-        /// The recipient, the only user who may mark it read, accept it or decline it.
-        to_user_id -> Uuid,
+        /// The sender, the only user who may withdraw it while it is pending; null once the sender was erased.
+        from_user_id -> Nullable<Uuid>,
+        /// The recipient, the only user who may mark it read or unread, accept it or decline it; null once the recipient was erased.
+        to_user_id -> Nullable<Uuid>,
         /// The skill the message is about.
         subject_skill_id -> Uuid,
         /// The skill proposed as the subject's parent, if any.
@@ -34,7 +34,7 @@ diesel::table! {
         message -> Text,
         /// Pending until the recipient accepts or declines it or the sender withdraws it; never changes after.
         status -> SkillMessageStatus,
-        /// When the recipient first read it; unread while null, and never changes once set.
+        /// When the recipient read it; unread while null. Once set it never moves: marking it unread clears it, and a later read sets it anew.
         read_at -> Nullable<Timestamptz>,
         /// When the recipient accepted or declined it or the sender withdrew it; null exactly while pending, and never changes after.
         responded_at -> Nullable<Timestamptz>,

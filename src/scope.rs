@@ -22,7 +22,7 @@ use crate::trace::Span;
 /// operations as its methods ([`send`](Self::send), [`inbox`](Self::inbox),
 /// [`outbox`](Self::outbox), [`unread_count`](Self::unread_count),
 /// [`details`](Self::details), [`mark_read`](Self::mark_read),
-/// [`mark_all_read`](Self::mark_all_read), [`answer`](Self::answer),
+/// [`mark_unread`](Self::mark_unread), [`mark_all_read`](Self::mark_all_read), [`answer`](Self::answer),
 /// [`withdraw`](Self::withdraw)).
 ///
 /// There is no way to have one except a scope

@@ -99,3 +99,42 @@ pub(crate) fn warnings(warnings: &[String]) {
     #[cfg(not(feature = "tracing"))]
     let _ = warnings;
 }
+
+/// Reports a maintenance action that committed: which, by whom (the login
+/// and the role it ran as), in which tenant (`None`: every tenant), and how
+/// many rows it touched.
+pub(crate) fn maintenance(
+    action: &'static str,
+    login: &str,
+    role: &str,
+    tenant: Option<TenantId>,
+    rows: u64,
+) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        target: "skill_messages::maintenance",
+        action,
+        login,
+        role,
+        tenant_id = tenant.map(tracing::field::display),
+        rows,
+        "maintenance action committed"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (action, login, role, tenant, rows);
+}
+
+/// Reports how far a batched maintenance action has come: the rows it has
+/// deleted so far, every batch committed.
+pub(crate) fn progress(action: &'static str, tenant: Option<TenantId>, deleted: u64) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        target: "skill_messages::maintenance",
+        action,
+        tenant_id = tenant.map(tracing::field::display),
+        deleted,
+        "maintenance progress"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (action, tenant, deleted);
+}

@@ -24,7 +24,8 @@ use crate::names::Names;
 ///   policy `tenant_isolation` exactly as the migrations create it: for
 ///   every command, for every role, permissive, with the `USING` and `WITH
 ///   CHECK` expressions on the tenant setting; and no other permissive
-///   policy, which would widen what a scope sees;
+///   policy, which would widen what a scope sees, but `maintenance` for
+///   the maintenance role alone, which the runtime role cannot take;
 /// - its five foreign keys, led by `tenant_id`, so that no message refers
 ///   to another tenant's tenant, users or skills.
 ///
@@ -66,6 +67,7 @@ pub(crate) fn verification(names: &Names) -> BoxedSqlQuery<'static, Pg, SqlQuery
         .into_boxed()
         .bind::<Text, _>(names.runtime_role().to_owned())
         .bind::<Text, _>(names.tenant_setting().to_owned())
+        .bind::<Text, _>(names.maintenance_role().to_owned())
 }
 
 /// The reasons the platform's tables lack the structure the crate's
@@ -147,7 +149,7 @@ WHERE oid IS NOT NULL AND NOT EXISTS (
 )";
 
 /// The query of one row per problem; `$1` is the runtime role, `$2` the
-/// tenant setting.
+/// tenant setting, `$3` the maintenance role.
 fn verify_sql() -> String {
     [
         "WITH ",
@@ -245,9 +247,17 @@ WHERE NOT EXISTS (
       AND pg_get_constraintdef(c.oid) = fk.definition
 )
 UNION ALL
-SELECT 'rls', format('table skill_messages has a permissive policy %s besides tenant_isolation', polname)
+SELECT 'rls', format('table skill_messages has a permissive policy %s besides tenant_isolation '
+                     'and maintenance (for role %s alone, USING true)', polname, $3)
 FROM pg_policy JOIN own ON polrelid = own.oid
 WHERE polpermissive AND polname <> 'tenant_isolation'
+  AND NOT (polname = 'maintenance'
+           AND polroles = ARRAY[(SELECT oid FROM pg_roles WHERE rolname = $3)]
+           AND pg_get_expr(polqual, polrelid) = 'true')
+UNION ALL
+SELECT 'rls', format('role %s can take the maintenance role %s, which sees every tenant', $1, $3)
+FROM app JOIN pg_roles m ON m.rolname = $3
+WHERE pg_has_role(app.oid, m.oid, 'MEMBER')
 UNION ALL
 ";
 

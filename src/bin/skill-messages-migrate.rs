@@ -7,8 +7,9 @@
 //! skill-messages-migrate --revert N            reverts the crate's last N migrations
 //! ```
 //!
-//! The deployment's names come from `SKILL_MESSAGES_RUNTIME_ROLE` and
-//! `SKILL_MESSAGES_TENANT_SETTING`, unset the defaults. For deployments that
+//! The deployment's names come from `SKILL_MESSAGES_RUNTIME_ROLE`,
+//! `SKILL_MESSAGES_TENANT_SETTING` and `SKILL_MESSAGES_MAINTENANCE_ROLE`,
+//! unset the defaults. For deployments that
 //! migrate in a step of their own: any number of processes may run it at
 //! once, and each migration is applied once.
 
@@ -90,7 +91,9 @@ fn names() -> Result<Names, Error> {
         .unwrap_or_else(|_| defaults.runtime_role().to_owned());
     let setting = std::env::var("SKILL_MESSAGES_TENANT_SETTING")
         .unwrap_or_else(|_| defaults.tenant_setting().to_owned());
-    Names::new(&role, &setting)
+    let maintenance = std::env::var("SKILL_MESSAGES_MAINTENANCE_ROLE")
+        .unwrap_or_else(|_| defaults.maintenance_role().to_owned());
+    Names::new(&role, &setting)?.with_maintenance_role(&maintenance)
 }
 
 /// `error` and each of its causes, joined by `: `: the migration that

@@ -158,7 +158,10 @@ pub(crate) fn with_lock<T>(
     // Unlock and forget the names even when a migration failed; closing the
     // connection would too.
     let reset = conn
-        .batch_execute("RESET skill_messages.runtime_role; RESET skill_messages.tenant_setting")
+        .batch_execute(
+            "RESET skill_messages.runtime_role; RESET skill_messages.tenant_setting; \
+             RESET skill_messages.maintenance_role",
+        )
         .and_then(|()| {
             diesel::sql_query("SELECT pg_advisory_unlock($1)")
                 .bind::<BigInt, _>(MIGRATION_LOCK)
@@ -173,10 +176,12 @@ pub(crate) fn with_lock<T>(
 fn set_names(conn: &mut PgConnection, names: &Names) -> Result<(), Error> {
     diesel::sql_query(
         "SELECT set_config('skill_messages.runtime_role', $1, false), \
-                set_config('skill_messages.tenant_setting', $2, false)",
+                set_config('skill_messages.tenant_setting', $2, false), \
+                set_config('skill_messages.maintenance_role', $3, false)",
     )
     .bind::<Text, _>(names.runtime_role())
     .bind::<Text, _>(names.tenant_setting())
+    .bind::<Text, _>(names.maintenance_role())
     .execute(conn)?;
     Ok(())
 }
@@ -311,7 +316,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_versions_taken_over_are_the_migrations_of_2_0_and_of_the_reference_platform() {
+    fn the_versions_taken_over_are_2_0s_first_migrations_and_the_reference_platforms() {
         let versions: Vec<String> = migrations()
             .expect("the embedded migrations")
             .iter()
@@ -322,7 +327,7 @@ mod tests {
             .copied()
             .chain([MADE_BY_ONE_ONE])
             .collect();
-        assert_eq!(versions, made);
+        assert_eq!(versions[..made.len()], made, "2.0's migrations come first");
         let reference: Vec<String> =
             MigrationSource::<Pg>::migrations(&crate::reference_platform::MIGRATIONS)
                 .expect("the reference platform's migrations")

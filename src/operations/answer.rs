@@ -213,7 +213,7 @@ impl Operation for Answering {
             Box::new(move |facts| {
                 Err(match facts.message {
                     None => Error::NotFound(message_id),
-                    Some(found) if found.to_user_id != user_id => Error::NotRecipient {
+                    Some(found) if found.to_user_id != Some(user_id) => Error::NotRecipient {
                         message_id,
                         user_id,
                     },

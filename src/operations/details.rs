@@ -25,14 +25,33 @@ use crate::statement::Statement;
 pub struct SkillMessageDetails {
     /// The message.
     pub message: SkillMessage,
-    /// The user who sent it.
-    pub sender: User,
-    /// The user it was sent to.
-    pub recipient: User,
+    /// The user who sent it; `None` once the sender was erased.
+    pub sender: Option<User>,
+    /// The user it was sent to; `None` once the recipient was erased.
+    pub recipient: Option<User>,
     /// The skill it is about.
     pub subject_skill: Skill,
     /// The skill proposed as the subject's parent, if any.
     pub proposed_parent_skill: Option<Skill>,
+}
+
+impl SkillMessageDetails {
+    /// The sender's display name, or [`TOMBSTONE`](crate::TOMBSTONE) once
+    /// the sender was erased.
+    pub fn sender_name(&self) -> &str {
+        name_or_tombstone(self.sender.as_ref())
+    }
+
+    /// The recipient's display name, or [`TOMBSTONE`](crate::TOMBSTONE)
+    /// once the recipient was erased.
+    pub fn recipient_name(&self) -> &str {
+        name_or_tombstone(self.recipient.as_ref())
+    }
+}
+
+/// `user`'s display name, or the tombstone of an erased user.
+fn name_or_tombstone(user: Option<&User>) -> &str {
+    user.map_or(crate::TOMBSTONE, |user| user.display_name.as_str())
 }
 
 impl TenantConn<'_> {
@@ -107,7 +126,13 @@ impl Details {
 }
 
 /// The row the details query selects.
-type Row = (SkillMessage, User, User, Skill, Option<Skill>);
+type Row = (
+    SkillMessage,
+    Option<User>,
+    Option<User>,
+    Skill,
+    Option<Skill>,
+);
 
 impl Operation for Details {
     type Output = SkillMessageDetails;
@@ -129,7 +154,7 @@ impl Operation for Details {
         else {
             return Step::Done(Err(Error::NotFound(self.message)));
         };
-        if self.user != message.from_user_id && self.user != message.to_user_id {
+        if Some(self.user) != message.from_user_id && Some(self.user) != message.to_user_id {
             return Step::Done(Err(Error::NotParticipant {
                 message_id: self.message,
                 user_id: self.user,
@@ -175,17 +200,27 @@ fn details_query() -> _ {
         PROPOSED_PARENT_SKILL.fields(SKILL_COLUMNS);
     let message: dsl::AsSelect<SkillMessage, diesel::pg::Pg> = SkillMessage::as_select();
     skill_messages::table
-        .inner_join(
+        .left_join(
             SENDER.on(SENDER
                 .field(users::tenant_id)
                 .eq(skill_messages::tenant_id)
-                .and(SENDER.field(users::id).eq(skill_messages::from_user_id))),
+                .and(
+                    SENDER
+                        .field(users::id)
+                        .nullable()
+                        .eq(skill_messages::from_user_id),
+                )),
         )
-        .inner_join(
+        .left_join(
             RECIPIENT.on(RECIPIENT
                 .field(users::tenant_id)
                 .eq(skill_messages::tenant_id)
-                .and(RECIPIENT.field(users::id).eq(skill_messages::to_user_id))),
+                .and(
+                    RECIPIENT
+                        .field(users::id)
+                        .nullable()
+                        .eq(skill_messages::to_user_id),
+                )),
         )
         .inner_join(
             SUBJECT_SKILL.on(SUBJECT_SKILL
@@ -208,5 +243,11 @@ fn details_query() -> _ {
                         .eq(skill_messages::proposed_parent_skill_id),
                 )),
         )
-        .select((message, sender, recipient, subject, parent.nullable()))
+        .select((
+            message,
+            sender.nullable(),
+            recipient.nullable(),
+            subject,
+            parent.nullable(),
+        ))
 }

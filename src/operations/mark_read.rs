@@ -18,9 +18,9 @@ impl TenantConn<'_> {
     /// Marks `message` read by `acting_user`, its recipient, and returns
     /// it.
     ///
-    /// `read_at` is set once, by the first call that finds the message
-    /// unread, and never moves: every call, concurrent ones included,
-    /// returns the value stored. Marking a read message again writes
+    /// `read_at` is set by the first call that finds the message unread, and
+    /// never moves (only [`mark_unread`](Self::mark_unread) clears it): every
+    /// call, concurrent ones included, returns the value stored. Marking a read message again writes
     /// nothing (no row lock, no new row version) and does not wait behind a
     /// transaction holding the message, such as a concurrent answer; it
     /// reads the message in a second statement.
@@ -137,7 +137,7 @@ impl Operation for MarkRead {
             FollowUp::Message(lookup),
             Box::new(move |facts| match facts.message {
                 None => Err(Error::NotFound(message_id)),
-                Some(found) if found.to_user_id != user_id => Err(Error::NotRecipient {
+                Some(found) if found.to_user_id != Some(user_id) => Err(Error::NotRecipient {
                     message_id,
                     user_id,
                 }),

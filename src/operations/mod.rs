@@ -9,6 +9,7 @@ pub(crate) mod follow_up;
 mod list;
 mod mark_all_read;
 mod mark_read;
+mod mark_unread;
 mod send;
 mod unread_count;
 mod withdraw;

@@ -158,8 +158,8 @@ impl Operation for Send<'_> {
             .select((
                 self.id.into_sql::<SqlUuid>(),
                 recipient_tenant,
-                new.from_user_id.into_sql::<SqlUuid>(),
-                recipient_id,
+                new.from_user_id.into_sql::<Nullable<SqlUuid>>(),
+                recipient_id.nullable(),
                 new.subject_skill_id.into_sql::<SqlUuid>(),
                 new.proposed_parent_skill_id.into_sql::<Nullable<SqlUuid>>(),
                 new.message.to_owned().into_sql::<Text>(),

@@ -126,7 +126,7 @@ impl Operation for Withdraw {
             Box::new(move |facts| {
                 Err(match facts.message {
                     None => Error::NotFound(message_id),
-                    Some(found) if found.from_user_id != user_id => Error::NotSender {
+                    Some(found) if found.from_user_id != Some(user_id) => Error::NotSender {
                         message_id,
                         user_id,
                     },

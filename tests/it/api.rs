@@ -151,8 +151,8 @@ fn the_wire_forms_are_snake_case_and_the_cursor_is_its_string() {
     let message = SkillMessage {
         id: id(1).into(),
         tenant_id: id(2).into(),
-        from_user_id: id(3).into(),
-        to_user_id: id(4).into(),
+        from_user_id: Some(id(3).into()),
+        to_user_id: Some(id(4).into()),
         subject_skill_id: id(5).into(),
         proposed_parent_skill_id: None,
         message: "hello".into(),

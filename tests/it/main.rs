@@ -10,6 +10,7 @@ mod api;
 mod events;
 mod inbox;
 mod isolation;
+mod lifecycle;
 mod messages;
 mod pgbench;
 mod plans;

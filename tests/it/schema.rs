@@ -208,15 +208,20 @@ fn the_crate_forces_its_one_policy_on_its_own_table_only() {
         &mut conn,
         "SELECT format('%s %s %s %s %s %s | %s', tablename, policyname, permissive, cmd, roles,
                        qual, with_check) AS line
-         FROM pg_policies WHERE schemaname = current_schema() AND tablename = 'skill_messages'",
+         FROM pg_policies WHERE schemaname = current_schema() AND tablename = 'skill_messages'
+         ORDER BY 1 DESC",
     );
     let tenant = "(tenant_id = (NULLIF(current_setting('app.current_tenant_id'::text, true), \
                   ''::text))::uuid)";
     assert_eq!(
         policies,
-        [format!(
-            "skill_messages tenant_isolation PERMISSIVE ALL {{public}} {tenant} | {tenant}"
-        )]
+        [
+            format!(
+                "skill_messages tenant_isolation PERMISSIVE ALL {{public}} {tenant} | {tenant}"
+            ),
+            "skill_messages maintenance PERMISSIVE ALL {skill_messages_maintenance} true | true"
+                .to_owned(),
+        ]
     );
 }
 
@@ -349,7 +354,8 @@ fn verification_refuses_a_database_where_the_policy_would_not_bind() {
         [
             format!("role skill_messages_app owns table skill_messages through role {owner}"),
             "table skill_messages does not enforce row-level security".to_owned(),
-            "table skill_messages has a permissive policy everything besides tenant_isolation"
+            "table skill_messages has a permissive policy everything besides tenant_isolation and \
+             maintenance (for role skill_messages_maintenance alone, USING true)"
                 .to_owned(),
         ]
     );

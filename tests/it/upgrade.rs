@@ -21,6 +21,9 @@ const TABLES: [&str; 4] = ["tenants", "users", "skills", "skill_messages"];
 
 /// A database migrated by 1.x's first `steps` migrations (5: 1.0, 6: 1.1),
 /// as 1.x migrated it.
+/// The migrations 3.0 adds to 2.0's.
+const AFTER_2_0: [&str; 3] = ["20261208000004", "20261208000005", "20261208000006"];
+
 fn migrated_by_1x(steps: usize) -> TestDb {
     let db = TestDb::empty();
     let mut admin = db.admin();
@@ -97,9 +100,9 @@ fn a_1_1_database_is_taken_over_without_moving_a_row() {
     assert_eq!(before.len(), 2 + 6 + 6 + 4);
 
     let applied = run_migrations(&mut admin, &Names::default()).expect("2.0 takes over");
-    assert!(
-        applied.is_empty(),
-        "1.1 made what 2.0's migrations make: {applied:?}"
+    assert_eq!(
+        applied, AFTER_2_0,
+        "1.1 made what 2.0's migrations make; 3.0's follow"
     );
     assert_eq!(rows(&mut admin, &TABLES), before, "every row as it was");
     assert_eq!(
@@ -108,7 +111,10 @@ fn a_1_1_database_is_taken_over_without_moving_a_row() {
             vec![
                 "20261208000001".into(),
                 "20261208000002".into(),
-                "20261208000003".into()
+                "20261208000003".into(),
+                "20261208000004".into(),
+                "20261208000005".into(),
+                "20261208000006".into()
             ],
             vec!["20261208000000".into()],
         ),
@@ -152,10 +158,11 @@ fn a_1_0_database_is_taken_over_and_gets_the_status_order() {
     let before = rows(&mut admin, &TABLES);
     let applied = run_migrations(&mut admin, &Names::default()).expect("2.0 takes over");
     assert_eq!(
-        applied,
+        applied[..1],
         ["20261208000003"],
         "1.1's status order, which 1.0 lacked"
     );
+    assert_eq!(applied[1..], AFTER_2_0, "then 3.0's");
     assert_eq!(rows(&mut admin, &TABLES), before, "every row as it was");
     assert_same_schema(
         &schema_snapshot(&mut admin),

@@ -39,6 +39,12 @@ pub fn dml_login() -> &'static str {
     &server().dml_login
 }
 
+/// This process's login that is a member of `skill_messages_maintenance`
+/// and nothing more: what a deployment's maintenance jobs log in as.
+pub fn jobs_login() -> &'static str {
+    &server().jobs_login
+}
+
 /// The server's address, `host:port`, as it reports it.
 pub fn server_address() -> String {
     let (host, port): (String, i32) = diesel::select((
@@ -173,6 +179,15 @@ impl TestDb {
 
     pub fn admin(&self) -> PgConnection {
         connect(&self.admin_url())
+    }
+
+    /// Maintenance jobs as [`jobs_login`], with the default names.
+    pub fn maintenance(&self) -> skill_messages::Maintenance {
+        skill_messages::Maintenance::new(
+            login(&server().url(&self.name, Some(jobs_login()), &[])),
+            &skill_messages::Names::default(),
+        )
+        .expect("maintenance as the jobs login")
     }
 
     pub fn app(&self) -> PgConnection {

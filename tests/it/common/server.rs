@@ -46,6 +46,7 @@ pub struct Server {
     pub template: String,
     pub app_login: String,
     pub dml_login: String,
+    pub jobs_login: String,
     admin: Mutex<PgConnection>,
 }
 
@@ -117,6 +118,7 @@ impl Server {
             template: format!("{own}template"),
             app_login: format!("{own}app"),
             dml_login: format!("{own}dml"),
+            jobs_login: format!("{own}jobs"),
             admin: Mutex::new(admin),
         };
         server.sweep_leftovers(pid);
@@ -197,10 +199,11 @@ impl Server {
     /// privilege on the tables (granted per database or schema) but neither
     /// owner nor superuser nor `BYPASSRLS`.
     fn create_logins(&self) {
-        let (app, dml) = (&self.app_login, &self.dml_login);
+        let (app, dml, jobs) = (&self.app_login, &self.dml_login, &self.jobs_login);
         self.execute(&format!(
             "CREATE ROLE {app} LOGIN PASSWORD '{app}';
-             CREATE ROLE {dml} LOGIN PASSWORD '{dml}'"
+             CREATE ROLE {dml} LOGIN PASSWORD '{dml}';
+             CREATE ROLE {jobs} LOGIN PASSWORD '{jobs}'"
         ));
     }
 
@@ -226,10 +229,12 @@ impl Server {
     pub fn grant(&self, conn: &mut PgConnection) {
         conn.batch_execute(&format!(
             "GRANT skill_messages_app TO {app};
+             GRANT skill_messages_maintenance TO {jobs};
              GRANT SELECT, INSERT, UPDATE, DELETE ON tenants, users, skills, skill_messages \
              TO {dml}",
             app = self.app_login,
             dml = self.dml_login,
+            jobs = self.jobs_login,
         ))
         .expect("grant the test logins their roles and privileges");
     }

@@ -258,9 +258,15 @@ impl Case<'_> {
             .as_ref()
             .map_or(SkillMessageId::from_uuid(Uuid::nil()), |m| m.stored.id);
         let actor_id = match (actor, &target) {
-            (Actor::Recipient, Some(m)) => m.stored.to_user_id,
+            (Actor::Recipient, Some(m)) => m
+                .stored
+                .to_user_id
+                .expect("a stored message names both users"),
             (Actor::Recipient, None) => self.user(Who { tenant, user: 1 }),
-            (Actor::Sender, Some(m)) => m.stored.from_user_id,
+            (Actor::Sender, Some(m)) => m
+                .stored
+                .from_user_id
+                .expect("a stored message names both users"),
             (Actor::Sender, None) => self.user(Who { tenant, user: 0 }),
             (Actor::Other(who), _) => self.user(who),
         };
@@ -293,7 +299,7 @@ impl Case<'_> {
                 let expected = (user.tenant == tenant).then(|| {
                     self.model
                         .iter()
-                        .filter(|m| m.stored.to_user_id == self.user(user))
+                        .filter(|m| m.stored.to_user_id == Some(self.user(user)))
                         .filter(|m| m.stored.read_at.is_none())
                         .count() as u64
                 });
@@ -453,8 +459,8 @@ impl Case<'_> {
             .iter()
             .map(|m| &m.stored)
             .filter(|m| match side {
-                Side::Received => m.to_user_id == user_id,
-                Side::Sent => m.from_user_id == user_id,
+                Side::Received => m.to_user_id == Some(user_id),
+                Side::Sent => m.from_user_id == Some(user_id),
             })
             .filter(|m| !unread_only || m.read_at.is_none())
             .filter(|m| status.is_none_or(|s| m.status == s))
@@ -488,10 +494,10 @@ impl Case<'_> {
                 prop_assert!(target.is_none_or(|m| m.tenant != tenant));
             }
             (Err(Error::NotRecipient { .. }), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.to_user_id != actor_id)
+                prop_assert!(m.tenant == tenant && m.stored.to_user_id != Some(actor_id))
             }
             (Ok(read), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.to_user_id == actor_id);
+                prop_assert!(m.tenant == tenant && m.stored.to_user_id == Some(actor_id));
                 prop_assert_eq!(read.tenant_id, m.stored.tenant_id);
                 let read_at = read.read_at;
                 prop_assert!(read_at.is_some());
@@ -529,14 +535,14 @@ impl Case<'_> {
                 prop_assert!(target.is_none_or(|m| m.tenant != tenant));
             }
             (Err(Error::NotRecipient { .. }), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.to_user_id != actor_id)
+                prop_assert!(m.tenant == tenant && m.stored.to_user_id != Some(actor_id))
             }
             (Err(Error::NotPending { status, .. }), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.to_user_id == actor_id);
+                prop_assert!(m.tenant == tenant && m.stored.to_user_id == Some(actor_id));
                 prop_assert!(m.stored.status != Pending && status == m.stored.status);
             }
             (Ok(responded), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.to_user_id == actor_id);
+                prop_assert!(m.tenant == tenant && m.stored.to_user_id == Some(actor_id));
                 prop_assert!(m.stored.status == Pending && responded.status == answer.status());
                 let responded_at: Option<DateTime<Utc>> = responded.responded_at;
                 prop_assert!(responded_at.is_some());
@@ -578,7 +584,7 @@ impl Case<'_> {
             .iter()
             .filter(|m| m.tenant == tenant)
             .map(|m| &m.stored)
-            .filter(|m| m.to_user_id == user_id && m.read_at.is_none())
+            .filter(|m| m.to_user_id == Some(user_id) && m.read_at.is_none())
             .map(|m| m.id)
             .collect();
         expected.sort_unstable();
@@ -616,15 +622,18 @@ impl Case<'_> {
             }
             (Err(Error::NotParticipant { .. }), Some(m)) => prop_assert!(
                 m.tenant == tenant
-                    && m.stored.from_user_id != actor_id
-                    && m.stored.to_user_id != actor_id
+                    && m.stored.from_user_id != Some(actor_id)
+                    && m.stored.to_user_id != Some(actor_id)
             ),
             (Ok(details), Some(m)) => {
                 prop_assert!(m.tenant == tenant);
-                prop_assert!(actor_id == m.stored.from_user_id || actor_id == m.stored.to_user_id);
+                prop_assert!(
+                    Some(actor_id) == m.stored.from_user_id
+                        || Some(actor_id) == m.stored.to_user_id
+                );
                 prop_assert_eq!(&details.message, &m.stored);
-                prop_assert_eq!(details.sender.id, m.stored.from_user_id);
-                prop_assert_eq!(details.recipient.id, m.stored.to_user_id);
+                prop_assert_eq!(details.sender.map(|u| u.id), m.stored.from_user_id);
+                prop_assert_eq!(details.recipient.map(|u| u.id), m.stored.to_user_id);
             }
             (other, target) => prop_assert!(false, "details: {other:?} for {target:?}"),
         }
@@ -649,14 +658,14 @@ impl Case<'_> {
                 prop_assert!(target.is_none_or(|m| m.tenant != tenant));
             }
             (Err(Error::NotSender { .. }), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.from_user_id != actor_id)
+                prop_assert!(m.tenant == tenant && m.stored.from_user_id != Some(actor_id))
             }
             (Err(Error::NotPending { status, .. }), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.from_user_id == actor_id);
+                prop_assert!(m.tenant == tenant && m.stored.from_user_id == Some(actor_id));
                 prop_assert!(m.stored.status != Pending && status == m.stored.status);
             }
             (Ok(withdrawn), Some(m)) => {
-                prop_assert!(m.tenant == tenant && m.stored.from_user_id == actor_id);
+                prop_assert!(m.tenant == tenant && m.stored.from_user_id == Some(actor_id));
                 prop_assert!(m.stored.status == Pending && withdrawn.status == Withdrawn);
                 prop_assert!(withdrawn.responded_at.is_some());
                 // Nothing else changes: a withdrawal does not read it.
