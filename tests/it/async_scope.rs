@@ -53,6 +53,8 @@ async fn a_one_call_scope_costs_one_round_trip() {
         ("count", 1),
         ("mark read", 1),
         ("mark read again (read, so a second reads it)", 2),
+        ("mark unread", 1),
+        ("mark unread again (unread, so a second reads it)", 2),
         ("respond", 1),
         ("respond again (refused)", 2),
         ("send to an unknown user (refused)", 2),
@@ -98,6 +100,11 @@ async fn call(
         "mark read" | "mark read again (read, so a second reads it)" => {
             pool.tenant(t).mark_read(sent[i].id, a.bob).await.map(drop)
         }
+        "mark unread" | "mark unread again (unread, so a second reads it)" => pool
+            .tenant(t)
+            .mark_unread(sent[i].id, a.bob)
+            .await
+            .map(drop),
         "respond" => pool
             .tenant(t)
             .answer(sent[2 + i].id, a.bob, Answer::Accept)
@@ -445,6 +452,7 @@ async fn every_one_call_path_runs_begin_its_statement_and_commit_in_one_turn() {
         ("details", "SELECT"),
         ("count", "SELECT"),
         ("mark read", "UPDATE"),
+        ("mark unread", "UPDATE"),
         ("respond", "UPDATE"),
         ("list sent", "SELECT"),
         ("mark all read", "WITH marked AS (UPDATE"),

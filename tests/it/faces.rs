@@ -29,6 +29,7 @@ trait Face: Sync {
     ) -> Result<SkillMessageDetails, Error>;
     fn count(&self, t: TenantId, u: UserId) -> Result<u64, Error>;
     fn mark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error>;
+    fn unmark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error>;
     fn respond(
         &self,
         t: TenantId,
@@ -67,6 +68,9 @@ impl Face for BlockingScope {
     }
     fn mark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
         self.0.with_tenant(t, |tx| tx.mark_read(m, u))
+    }
+    fn unmark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.0.with_tenant(t, |tx| tx.mark_unread(m, u))
     }
     fn respond(
         &self,
@@ -114,6 +118,9 @@ impl Face for BlockingTenant {
     }
     fn mark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
         self.0.tenant(t).mark_read(m, u)
+    }
+    fn unmark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.0.tenant(t).mark_unread(m, u)
     }
     fn respond(
         &self,
@@ -167,6 +174,10 @@ impl Face for AsyncScope {
         self.1
             .block_on(self.0.with_tenant(t, async |tx| tx.mark_read(m, u).await))
     }
+    fn unmark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.1
+            .block_on(self.0.with_tenant(t, async |tx| tx.mark_unread(m, u).await))
+    }
     fn respond(
         &self,
         t: TenantId,
@@ -219,6 +230,9 @@ impl Face for AsyncTenant {
     }
     fn mark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
         self.1.block_on(self.0.tenant(t).mark_read(m, u))
+    }
+    fn unmark(&self, t: TenantId, m: SkillMessageId, u: UserId) -> Result<SkillMessage, Error> {
+        self.1.block_on(self.0.tenant(t).mark_unread(m, u))
     }
     fn respond(
         &self,
@@ -517,7 +531,7 @@ fn on_every_face_one_tenant_never_reaches_another() {
 }
 
 #[test]
-fn every_face_lists_sent_messages_marks_all_read_and_withdraws_alike() {
+fn every_face_lists_sent_messages_marks_all_read_and_unread_and_withdraws_alike() {
     let w = world(2);
     let (a, b) = (w.a, w.b);
     let mut outcomes = Vec::new();
@@ -543,6 +557,7 @@ fn every_face_lists_sent_messages_marks_all_read_and_withdraws_alike() {
             .expect("withdraw");
         let seen: ReadMark = sent[..2].iter().map(|m| m.id).collect();
         let marked = face.mark_all(a.tenant, a.bob, &seen).expect("mark all");
+        let before = face.count(a.tenant, a.bob).expect("count");
         outcomes.push((
             withdrawn.status,
             marked,
@@ -552,6 +567,12 @@ fn every_face_lists_sent_messages_marks_all_read_and_withdraws_alike() {
             kind(face.sent(a.tenant, b.alice, MessageQuery::new())),
             kind(face.mark_all(a.tenant, b.bob, &seen)),
             face.mark_all(a.tenant, a.bob, &seen).expect("again"),
+            face.unmark(a.tenant, sent[1].id, a.bob)
+                .expect("unread")
+                .read_at,
+            face.count(a.tenant, a.bob).expect("count") - before,
+            kind(face.unmark(a.tenant, sent[1].id, a.alice)),
+            kind(face.unmark(b.tenant, sent[1].id, a.bob)),
         ));
     }
     for (face, outcome) in w.faces.iter().zip(&outcomes) {
@@ -567,6 +588,10 @@ fn every_face_lists_sent_messages_marks_all_read_and_withdraws_alike() {
                 "UnknownUser".to_owned(),
                 "UnknownUser".to_owned(),
                 0,
+                None,
+                1,
+                "NotRecipient".to_owned(),
+                "NotFound".to_owned(),
             ),
             "{}",
             face.name()
