@@ -5,6 +5,10 @@
 -- statement of it silently affects 0 rows, and it may read, delete, and
 -- update only what erasure clears. Its name comes from the session setting
 -- `skill_messages.maintenance_role`, unset `skill_messages_maintenance`.
+--
+-- Beside them, the index of finished messages by when they finished, for the
+-- retention sweep. On a Citus cluster DDL on the distributed table runs in a
+-- DO block, where each statement has its own text.
 DO $$
 DECLARE
     maintenance_role text := coalesce(nullif(current_setting('skill_messages.maintenance_role', true), ''),
@@ -24,10 +28,8 @@ BEGIN
     EXECUTE format('GRANT SELECT, DELETE ON skill_messages TO %I', maintenance_role);
     EXECUTE format('CREATE POLICY maintenance ON skill_messages TO %I USING (true) WITH CHECK (true)',
                    maintenance_role);
+    CREATE INDEX skill_messages_finished_idx
+        ON skill_messages (responded_at)
+        WHERE status <> 'pending';
 END
 $$;
-
--- Finished messages by when they finished, for the retention sweep.
-CREATE INDEX skill_messages_finished_idx
-    ON skill_messages (responded_at)
-    WHERE status <> 'pending';
