@@ -19,6 +19,8 @@
 #[path = "../tests/it/common/mod.rs"]
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::TestDb;
@@ -28,7 +30,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Uuid as SqlUuid;
 use skill_messages::{
-    Answer, MessageQuery, NewSkillMessage, ReadMark, SkillId, SkillMessageId, TenantId, UserId,
+    Answer, MessageQuery, NewSkillMessage, ReadMark, SkillId, SkillMessageId, SkillMessageStatus,
+    TenantId, UserId,
 };
 
 /// A user of the seeded data, with another of the same tenant.
@@ -41,18 +44,60 @@ struct Pair {
     #[diesel(sql_type = SqlUuid)]
     other_user_id: UserId,
     #[diesel(sql_type = SqlUuid)]
-    skill_id: SkillId,
-    #[diesel(sql_type = SqlUuid)]
     other_skill_id: SkillId,
 }
 
-impl Pair {
-    fn proposal(&self) -> NewSkillMessage<'static> {
+/// Proposals for the sends, in the writer's tenant, each one none of the
+/// seeded messages and none of the earlier sends makes (one proposal per
+/// pair is pending): sender and recipient among users 1 to 49 (user 0's
+/// lists are read), the subject never the sender's own skill (as every
+/// seeded one is), about 5.6 million before they repeat.
+struct Proposals {
+    users: Vec<UserId>,
+    skills: Vec<SkillId>,
+    next: AtomicUsize,
+}
+
+/// An id of the seeded data, by its number.
+#[derive(QueryableByName)]
+struct SeededId {
+    #[diesel(sql_type = SqlUuid)]
+    id: uuid::Uuid,
+}
+
+impl Proposals {
+    /// Tenant 0's users and skills, by number, as seed.sql derives them.
+    fn load(admin: &mut PgConnection) -> Self {
+        let mut ids = |kind: &str| -> Vec<uuid::Uuid> {
+            diesel::sql_query(format!(
+                "SELECT md5('{kind} 0 ' || i)::uuid AS id FROM generate_series(0, 49) i ORDER BY i"
+            ))
+            .load::<SeededId>(admin)
+            .expect("the seeded ids")
+            .into_iter()
+            .map(|row| row.id)
+            .collect()
+        };
+        Self {
+            users: ids("user").into_iter().map(UserId::from).collect(),
+            skills: ids("skill").into_iter().map(SkillId::from).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next proposal.
+    fn next(&self) -> NewSkillMessage<'static> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let (from, k) = (1 + k % 49, k / 49);
+        let (to, k) = (1 + k % 48, k / 48);
+        let to = if to >= from { to + 1 } else { to };
+        let (subject, k) = ((from + 1 + k % 49) % 50, k / 49);
+        let parent = (subject + 1 + k % 49) % 50;
         NewSkillMessage {
-            from_user_id: self.user_id,
-            to_user_id: self.other_user_id,
-            subject_skill_id: self.skill_id,
-            proposed_parent_skill_id: Some(self.other_skill_id),
+            from_user_id: self.users[from],
+            to_user_id: self.users[to],
+            subject_skill_id: self.skills[subject],
+            proposed_parent_skill_id: Some(self.skills[parent]),
             message: "Shall we group them?",
         }
     }
@@ -67,6 +112,8 @@ struct Seeded {
     reader: Pair,
     /// Who the messages that writes act on go to.
     writer: Pair,
+    /// What the sends send.
+    proposals: Arc<Proposals>,
     url: String,
     _proxy: Option<Proxy>,
 }
@@ -89,6 +136,7 @@ fn seeded() -> Seeded {
             .expect("a pair of users")
     };
     let (reader, writer) = (pair(0), pair(1));
+    let proposals = Arc::new(Proposals::load(&mut admin));
     let delay = std::env::var("BENCH_DELAY_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
@@ -109,14 +157,32 @@ fn seeded() -> Seeded {
         db,
         reader,
         writer,
+        proposals,
         url,
         _proxy: proxy,
     }
 }
 
 /// A message from `pair`'s other user to its user, pending and unread,
-/// written by the superuser: what a write operation acts on.
+/// written by the superuser: what a write operation acts on. Its pending
+/// twin, left by an operation that did not answer it, is withdrawn first
+/// (one proposal per pair is pending).
 fn fresh_message(admin: &mut PgConnection, pair: &Pair) -> SkillMessageId {
+    use skill_messages::schema::skill_messages as m;
+    let twin = m::table
+        .filter(m::tenant_id.eq(pair.tenant_id))
+        .filter(m::from_user_id.eq(pair.other_user_id))
+        .filter(m::to_user_id.eq(pair.user_id))
+        .filter(m::subject_skill_id.eq(pair.other_skill_id))
+        .filter(m::proposed_parent_skill_id.is_null())
+        .filter(m::status.eq(SkillMessageStatus::Pending));
+    diesel::update(twin)
+        .set((
+            m::status.eq(SkillMessageStatus::Withdrawn),
+            m::responded_at.eq(diesel::dsl::now),
+        ))
+        .execute(admin)
+        .expect("withdraw the twin");
     diesel::insert_into(skill_messages::schema::skill_messages::table)
         .values((
             skill_messages::schema::skill_messages::id
@@ -135,6 +201,7 @@ fn fresh_message(admin: &mut PgConnection, pair: &Pair) -> SkillMessageId {
 fn operations(c: &mut Criterion) {
     let seeded = seeded();
     let (reader, writer) = (seeded.reader, seeded.writer);
+    let proposals = &seeded.proposals;
     let admin = std::cell::RefCell::new(seeded.db.admin());
     let fresh = || fresh_message(&mut admin.borrow_mut(), &writer);
     let read_target = fresh_message(&mut admin.borrow_mut(), &reader);
@@ -148,7 +215,7 @@ fn operations(c: &mut Criterion) {
     let blocking = pool.tenant(reader.tenant_id);
     let mut group = c.benchmark_group("blocking");
     group.bench_function("send", |b| {
-        b.iter(|| blocking.send(writer.proposal()).unwrap())
+        b.iter(|| blocking.send(proposals.next()).unwrap())
     });
     group.bench_function("inbox", |b| {
         b.iter(|| blocking.inbox(reader.user_id, MessageQuery::new()).unwrap())
@@ -205,7 +272,7 @@ fn operations(c: &mut Criterion) {
 /// among four threads (blocking) or four tasks (async).
 fn four_clients(c: &mut Criterion, seeded: &Seeded) {
     const CLIENTS: u64 = 4;
-    let (reader, writer) = (seeded.reader, seeded.writer);
+    let (reader, proposals) = (seeded.reader, &seeded.proposals);
     let pool = seeded
         .db
         .pool_builder()
@@ -224,7 +291,7 @@ fn four_clients(c: &mut Criterion, seeded: &Seeded) {
         started.elapsed()
     };
     group.bench_function("blocking/send", |b| {
-        b.iter_custom(|iters| blocking(iters, &|| drop(tenant.send(writer.proposal()).unwrap())))
+        b.iter_custom(|iters| blocking(iters, &|| drop(tenant.send(proposals.next()).unwrap())))
     });
     group.bench_function("blocking/inbox", |b| {
         b.iter_custom(|iters| {
@@ -242,7 +309,7 @@ fn four_async_clients(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     seeded: &Seeded,
 ) {
-    let (reader, writer) = (seeded.reader, seeded.writer);
+    let reader = seeded.reader;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -262,11 +329,11 @@ fn four_async_clients(
         runtime.block_on(async {
             let clients: Vec<_> = (0..4)
                 .map(|_| {
-                    let tenant = tenant.clone();
+                    let (tenant, proposals) = (tenant.clone(), seeded.proposals.clone());
                     tokio::spawn(async move {
                         for _ in 0..iters.div_ceil(4) {
                             if send {
-                                tenant.send(writer.proposal()).await.unwrap();
+                                tenant.send(proposals.next()).await.unwrap();
                             } else {
                                 tenant
                                     .inbox(reader.user_id, MessageQuery::new())
@@ -302,6 +369,7 @@ fn async_operations(
     fresh: &dyn Fn() -> SkillMessageId,
 ) {
     let (reader, writer) = (seeded.reader, seeded.writer);
+    let proposals = &seeded.proposals;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -320,7 +388,7 @@ fn async_operations(
     let mut group = c.benchmark_group("async");
     group.bench_function("send", |b| {
         b.to_async(&runtime)
-            .iter(|| async { tenant.send(writer.proposal()).await.unwrap() })
+            .iter(|| async { tenant.send(proposals.next()).await.unwrap() })
     });
     group.bench_function("inbox", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -94,6 +94,12 @@ pub enum Error {
     )]
     SendRaced,
 
+    /// The sender's proposal of the same subject skill under the same
+    /// parent (or under none) to the same recipient is pending already:
+    /// this id. One proposal per pair is pending at a time.
+    #[error("skill message {0} proposes the same and is pending already")]
+    AlreadyPending(SkillMessageId),
+
     /// The page cursor is malformed (not one this crate writes), or names a
     /// time PostgreSQL cannot hold (before 4714 BC): refused before any
     /// statement is sent.
@@ -277,6 +283,7 @@ impl Error {
             | Self::UnknownUser(_)
             | Self::UnknownSkill(_)
             | Self::SendRaced
+            | Self::AlreadyPending(_)
             | Self::InvalidCursor
             | Self::InvalidReadMark
             | Self::InvalidPageSize(_) => true,

@@ -54,6 +54,14 @@ impl TenantConn<'_> {
     /// not stored (one was created while the send ran, or a Citus shard
     /// moved), it refuses with [`Error::SendRaced`]: send it again.
     ///
+    /// One proposal per pair is pending at a time: while the sender's
+    /// proposal of the same subject skill under the same parent (or under
+    /// none) to the same recipient is pending, a second one is refused with
+    /// [`Error::AlreadyPending`] naming the first. The database keeps this
+    /// for concurrent sends too (a unique index): of several racing, one is
+    /// stored, and the others wait for its scope to end before they are
+    /// refused.
+    ///
     /// A send that commits announces a
     /// [`NewMessageEvent`](crate::NewMessageEvent) on its tenant's channel.
     pub fn send(&mut self, new: NewSkillMessage<'_>) -> Result<SkillMessage, Error> {
@@ -137,7 +145,8 @@ impl Operation for Send<'_> {
     /// `INSERT ... SELECT` the new row from its recipient's row, only if
     /// the sender and the skills exist in the tenant too: when a reference
     /// does not, it inserts nothing, and fails nothing, where a foreign-key
-    /// violation would abort the scope. The id is made here, a UUIDv7 (in
+    /// violation would abort the scope. A conflict (the same proposal
+    /// pending already, or the id taken) inserts nothing too. The id is made here, a UUIDv7 (in
     /// time order), and the tenant is the recipient's row's: both let Citus
     /// run the whole statement on the tenant's shard. Without a proposed
     /// parent the subject is checked twice, which keeps one SQL text for
@@ -176,8 +185,7 @@ impl Operation for Send<'_> {
                     skill_messages::proposed_parent_skill_id,
                     skill_messages::message,
                 ))
-                .on_conflict((skill_messages::tenant_id, skill_messages::id))
-                .do_nothing()
+                .on_conflict_do_nothing()
                 .returning(SkillMessage::as_returning()),
         )
     }
@@ -198,11 +206,12 @@ impl Operation for Send<'_> {
         Step::FollowUp(
             FollowUp::References(references),
             Box::new(move |facts| {
-                Err(match (facts.users, facts.skills, parent) {
+                Err(match (facts.users, facts.skills, parent, facts.pending) {
                     ([false, _], ..) => Error::UnknownUser(from),
                     ([_, false], ..) => Error::UnknownUser(to),
-                    (_, [false, _], _) => Error::UnknownSkill(subject),
-                    (_, [_, false], Some(parent)) => Error::UnknownSkill(parent),
+                    (_, [false, _], ..) => Error::UnknownSkill(subject),
+                    (_, [_, false], Some(parent), _) => Error::UnknownSkill(parent),
+                    (.., Some(pending)) => Error::AlreadyPending(pending),
                     // Every reference exists now. Each statement sees what
                     // was committed when it started: one the insert missed
                     // was created since (or the message's id was taken,

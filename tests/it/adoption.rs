@@ -217,7 +217,7 @@ fn the_crate_moves_into_a_platform_and_out_again_leaving_it_as_it_was() {
     let mut owner = host.owner();
 
     let applied = run_migrations(&mut owner, &host.names).expect("the crate's migrations");
-    assert_eq!(applied.len(), 6, "{applied:?}");
+    assert_eq!(applied.len(), 7, "{applied:?}");
     assert_eq!(
         host.platform_history(),
         before.2,
@@ -234,8 +234,21 @@ fn the_crate_moves_into_a_platform_and_out_again_leaving_it_as_it_was() {
     let sent = t
         .send(acme.proposal("engines under compilers?"))
         .expect("send");
-    let other = t.send(acme.proposal("or not?")).expect("send another");
-    let withdrawn = t.send(acme.proposal("taken back")).expect("send a third");
+    // One proposal per pair is pending: the others propose no parent, and
+    // the reverse.
+    let other = t
+        .send(NewSkillMessage {
+            proposed_parent_skill_id: None,
+            ..acme.proposal("or not?")
+        })
+        .expect("send another");
+    let withdrawn = t
+        .send(NewSkillMessage {
+            subject_skill_id: acme.compilers,
+            proposed_parent_skill_id: Some(acme.engines),
+            ..acme.proposal("taken back")
+        })
+        .expect("send a third");
     assert_eq!(
         t.inbox(acme.grace, MessageQuery::new())
             .expect("inbox")
@@ -304,7 +317,7 @@ fn the_crate_moves_into_a_platform_and_out_again_leaving_it_as_it_was() {
 
     let reverted = revert_migrations(&mut owner, &host.names, usize::MAX)
         .expect("the crate's down migrations");
-    assert_eq!(reverted.len(), 6, "{reverted:?}");
+    assert_eq!(reverted.len(), 7, "{reverted:?}");
     let after = host.state();
     assert_same_schema(&after.0, &before.0, "the platform's schema");
     assert_eq!(after.1, before.1, "the platform's rows");
@@ -469,7 +482,7 @@ fn a_migrating_user_without_createrole_needs_the_runtime_role_made_first() {
     let applied = run_migrations(&mut owner, &missing).expect("migrated once the role exists");
     assert_eq!(
         applied.len(),
-        5,
+        6,
         "the migrations the failure held back: {applied:?}"
     );
 }

@@ -330,6 +330,7 @@ fn every_face_gives_the_same_answers_and_refusals_and_writes_nothing_refused() {
             kind(face.send(
                 a.tenant,
                 NewSkillMessage {
+                    subject_skill_id: a.skill,
                     proposed_parent_skill_id: Some(a.skill),
                     ..a.proposal("own")
                 },

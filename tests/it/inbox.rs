@@ -76,8 +76,6 @@ fn the_sent_list_pages_a_users_sent_messages_newest_first() {
             &a,
             NewSkillMessage {
                 from_user_id: a.carol,
-                subject_skill_id: a.other_skill,
-                proposed_parent_skill_id: None,
                 ..a.proposal(&text)
             },
         );

@@ -1,8 +1,9 @@
 //! The data lifecycle: erasing a user, forgetting a skill, purging a tenant
 //! and the retention sweep, run as the maintenance role by a login made for
-//! it; and marking a message unread.
+//! it; and the proposal rules (one pending proposal per pair, mark unread).
 
 use std::num::NonZeroU32;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::common::catalog::{lines, rows};
@@ -465,6 +466,87 @@ fn a_runtime_role_that_can_take_the_maintenance_role_is_refused() {
         ),
         other => panic!("expected RlsNotEnforced, got {other:?}"),
     }
+}
+
+/// A second identical pending proposal is refused with the first's id;
+/// once the first is answered, the same proposal may be sent again; other
+/// proposals of the pair (another parent, none) are other proposals.
+#[test]
+fn a_second_pending_proposal_of_the_same_pair_is_refused_naming_the_first() {
+    let w = world();
+    let a = w.a;
+    let pool = w.db.pool();
+    let t = pool.tenant(a.tenant);
+    let proposal = a.proposal("first");
+    let again = |text| NewSkillMessage {
+        message: text,
+        ..proposal
+    };
+    let first = t.send(proposal).expect("first");
+    match t.send(again("second")) {
+        Err(Error::AlreadyPending(id)) => assert_eq!(id, first.id),
+        other => panic!("expected AlreadyPending, got {other:?}"),
+    }
+    let no_parent = NewSkillMessage {
+        proposed_parent_skill_id: None,
+        ..again("no parent")
+    };
+    let alone = t.send(no_parent).expect("no parent is another proposal");
+    assert!(matches!(t.send(no_parent), Err(Error::AlreadyPending(id)) if id == alone.id));
+    t.send(NewSkillMessage {
+        proposed_parent_skill_id: Some(a.other_skill),
+        ..again("another parent")
+    })
+    .expect("another parent is another proposal");
+    // Refused in a scope that goes on and commits.
+    pool.with_tenant(a.tenant, |tx| {
+        assert!(matches!(
+            tx.send(again("again")),
+            Err(Error::AlreadyPending(_))
+        ));
+        tx.answer(first.id, a.bob, Answer::Decline)
+    })
+    .expect("decline the first in the same scope");
+    t.send(again("after the answer"))
+        .expect("once answered, it may be proposed again");
+}
+
+/// Sixteen senders racing with the same proposal: exactly one is stored,
+/// and every other is refused with its id.
+#[test]
+fn sixteen_concurrent_identical_proposals_store_exactly_one() {
+    let w = world();
+    let a = w.a;
+    let pool = w.db.pool_of(16);
+    let barrier = Arc::new(Barrier::new(16));
+    let racing = a.proposal("racing");
+    let results: Vec<Result<SkillMessage, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let (pool, barrier) = (&pool, barrier.clone());
+                s.spawn(move || {
+                    pool.with_tenant(a.tenant, |tx| {
+                        barrier.wait();
+                        tx.send(racing)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("sender"))
+            .collect()
+    });
+    let stored: Vec<&SkillMessage> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(stored.len(), 1, "{results:?}");
+    for result in &results {
+        match result {
+            Ok(_) => {}
+            Err(Error::AlreadyPending(id)) => assert_eq!(*id, stored[0].id),
+            Err(other) => panic!("expected AlreadyPending, got {other:?}"),
+        }
+    }
+    assert_eq!(count_in(&w.db, a.tenant), 1);
 }
 
 /// Mark unread clears `read_at`, counts the message as unread again, and a

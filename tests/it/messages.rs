@@ -181,8 +181,6 @@ fn pagination_misses_nothing_and_repeats_nothing_while_messages_arrive() {
             .expect("send");
         let carol = NewSkillMessage {
             from_user_id: a.carol,
-            subject_skill_id: a.other_skill,
-            proposed_parent_skill_id: None,
             ..a.proposal("from carol")
         };
         w.send(&a, carol).expect("send");

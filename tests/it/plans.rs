@@ -26,8 +26,6 @@ struct Pair {
     other_user_id: UserId,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     skill_id: SkillId,
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    other_skill_id: SkillId,
 }
 
 /// A statement the connection holds prepared.
@@ -147,7 +145,8 @@ fn every_statement_reads_messages_through_its_index_never_by_a_sequential_scan()
                     from_user_id: pair.user_id,
                     to_user_id: pair.other_user_id,
                     subject_skill_id: pair.skill_id,
-                    proposed_parent_skill_id: Some(pair.other_skill_id),
+                    // Without a parent: every seeded pending proposal has one.
+                    proposed_parent_skill_id: None,
                     message: "a plan",
                 })?;
                 let _ = tx.send(NewSkillMessage {

@@ -146,6 +146,7 @@ fn every_refusal_leaves_the_scope_usable() {
                 })
                 .map(drop),
                 tx.send(NewSkillMessage {
+                    subject_skill_id: a.skill,
                     proposed_parent_skill_id: Some(a.skill),
                     ..p("own parent")
                 })

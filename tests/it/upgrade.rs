@@ -11,7 +11,7 @@ use skill_messages::{
 };
 
 use crate::common::catalog::{assert_same_schema, lines, rows, schema_snapshot};
-use crate::common::{Fixture, TestDb, seed_tenant};
+use crate::common::{Fixture, TOPICS, TestDb, seed_tenant};
 
 /// skill-messages 1.1's migrations, as released.
 const ONE_ONE: EmbeddedMigrations =
@@ -22,7 +22,12 @@ const TABLES: [&str; 4] = ["tenants", "users", "skills", "skill_messages"];
 /// A database migrated by 1.x's first `steps` migrations (5: 1.0, 6: 1.1),
 /// as 1.x migrated it.
 /// The migrations 3.0 adds to 2.0's.
-const AFTER_2_0: [&str; 3] = ["20261208000004", "20261208000005", "20261208000006"];
+const AFTER_2_0: [&str; 4] = [
+    "20261208000004",
+    "20261208000005",
+    "20261208000006",
+    "20261208000007",
+];
 
 fn migrated_by_1x(steps: usize) -> TestDb {
     let db = TestDb::empty();
@@ -97,7 +102,7 @@ fn a_1_1_database_is_taken_over_without_moving_a_row() {
     let (db, a, _) = one_x(6);
     let mut admin = db.admin();
     let before = rows(&mut admin, &TABLES);
-    assert_eq!(before.len(), 2 + 6 + 6 + 4);
+    assert_eq!(before.len(), 2 + 6 + 2 * (3 + TOPICS) + 4);
 
     let applied = run_migrations(&mut admin, &Names::default()).expect("2.0 takes over");
     assert_eq!(
@@ -114,7 +119,8 @@ fn a_1_1_database_is_taken_over_without_moving_a_row() {
                 "20261208000003".into(),
                 "20261208000004".into(),
                 "20261208000005".into(),
-                "20261208000006".into()
+                "20261208000006".into(),
+                "20261208000007".into()
             ],
             vec!["20261208000000".into()],
         ),

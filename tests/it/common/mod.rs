@@ -22,7 +22,7 @@ use diesel::connection::CacheSize;
 use diesel::prelude::*;
 use skill_messages::{MessageQuery, Page, Pool, PoolBuilder};
 
-pub use fixture::{Fixture, seed_tenant};
+pub use fixture::{Fixture, TOPICS, seed_tenant};
 pub use server::{DEFAULT_DATABASE_URL, Layout, connect, database_url, with_params};
 use server::{PREFIX, server};
 

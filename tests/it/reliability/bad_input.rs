@@ -130,6 +130,7 @@ fn every_operation_refuses_bad_input_with_its_typed_error_and_writes_nothing() {
         ..a.proposal("x")
     };
     let own_parent = NewSkillMessage {
+        subject_skill_id: a.skill,
         proposed_parent_skill_id: Some(a.skill),
         ..a.proposal("x")
     };

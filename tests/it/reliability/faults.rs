@@ -53,19 +53,24 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
         });
         let workers: Vec<_> = (0..THREADS)
             .map(|i| {
-                let pool = &pool;
+                let (pool, stop) = (&pool, &stop);
                 s.spawn(move || {
+                    let _stop = StopOnPanic(stop);
                     let mut pairs = Vec::new();
                     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
                     for n in 0..total / THREADS {
                         // Two messages in one scope: both or neither.
                         let token = format!("fault {i}/{n}");
-                        let send = |text: String| Call::Send {
-                            from: f.alice,
-                            to: f.bob,
-                            subject: f.skill,
-                            parent: Some(f.parent),
-                            text,
+                        // Each a proposal of its own: one per pair is pending.
+                        let send = |text: String| {
+                            let new = f.proposal("");
+                            Call::Send {
+                                from: new.from_user_id,
+                                to: new.to_user_id,
+                                subject: new.subject_skill_id,
+                                parent: new.proposed_parent_skill_id,
+                                text,
+                            }
                         };
                         let result = pool.with_tenant(f.tenant, |tx| {
                             send(format!("{token} a")).run(tx)?;
@@ -241,4 +246,16 @@ fn killed_connections_fail_cleanly_and_the_pool_recovers() {
         by_outcome.keys().any(|k| k.starts_with("Failed")),
         "no scope failed: the faults did not bite"
     );
+}
+
+/// Stops the killer when a worker panics, so that the test fails at once
+/// instead of waiting for a stop that never comes.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
 }

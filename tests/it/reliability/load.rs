@@ -232,7 +232,11 @@ fn a_load_of_mixed_operations_loses_nothing_and_crosses_no_tenant() {
         println!("  {outcome:<40} {count:>6}");
     }
 
+    // AlreadyPending: a proposal of the same pair is pending; SendRaced: it
+    // was, while the send looked, and was answered before its follow-up.
     let expected_errors = [
+        "AlreadyPending",
+        "SendRaced",
         "InvalidMessage",
         "NotFound",
         "NotRecipient",

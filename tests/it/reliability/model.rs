@@ -373,6 +373,19 @@ impl Case<'_> {
             text: message.clone(),
         };
         let result = self.run(tenant, &call).map(Returned::message);
+        // The same proposal pending in the tenant: one per pair at a time.
+        let twin = self
+            .model
+            .iter()
+            .find(|m| {
+                m.tenant == tenant
+                    && m.stored.status == Pending
+                    && m.stored.from_user_id == Some(new.from_user_id)
+                    && m.stored.to_user_id == Some(new.to_user_id)
+                    && m.stored.subject_skill_id == new.subject_skill_id
+                    && m.stored.proposed_parent_skill_id == new.proposed_parent_skill_id
+            })
+            .map(|m| m.stored.id);
         let unknown_users: Vec<UserId> = [from, to]
             .into_iter()
             .filter(|w| w.tenant != tenant)
@@ -406,13 +419,21 @@ impl Case<'_> {
                     && unknown_skills.contains(&id),
                 "unknown skill {id}, expected one of {unknown_skills:?}"
             ),
+            Err(Error::AlreadyPending(id)) => prop_assert!(
+                matches!(text, Text::Fine)
+                    && unknown_users.is_empty()
+                    && unknown_skills.is_empty()
+                    && twin == Some(id),
+                "already pending as {id}, but the model's twin is {twin:?}"
+            ),
             Ok(stored) => {
                 prop_assert!(
                     matches!(text, Text::Fine)
                         && from != to
                         && parent != Some(subject)
                         && unknown_users.is_empty()
-                        && unknown_skills.is_empty(),
+                        && unknown_skills.is_empty()
+                        && twin.is_none(),
                     "sent, but should have been refused"
                 );
                 prop_assert_eq!(stored.tenant_id, self.tenants[tenant].tenant);
