@@ -43,8 +43,6 @@ struct Pair {
     user_id: UserId,
     #[diesel(sql_type = SqlUuid)]
     other_user_id: UserId,
-    #[diesel(sql_type = SqlUuid)]
-    other_skill_id: SkillId,
 }
 
 /// Proposals for the sends, in the writer's tenant, each one none of the
@@ -164,17 +162,26 @@ fn seeded() -> Seeded {
 }
 
 /// A message from `pair`'s other user to its user, pending and unread,
-/// written by the superuser: what a write operation acts on. Its pending
-/// twin, left by an operation that did not answer it, is withdrawn first
-/// (one proposal per pair is pending).
-fn fresh_message(admin: &mut PgConnection, pair: &Pair) -> SkillMessageId {
+/// written by the superuser: what a write operation acts on. The `k`th is
+/// about one of `skills` under another, so that the messages of a batch
+/// differ (one proposal per pair is pending); a twin from 2,450 messages
+/// before, left pending by an operation that did not answer it, is
+/// withdrawn first.
+fn fresh_message(
+    admin: &mut PgConnection,
+    pair: &Pair,
+    skills: &[SkillId],
+    k: usize,
+) -> SkillMessageId {
     use skill_messages::schema::skill_messages as m;
+    let subject = skills[k % 50];
+    let parent = skills[(k % 50 + 1 + (k / 50) % 49) % 50];
     let twin = m::table
         .filter(m::tenant_id.eq(pair.tenant_id))
         .filter(m::from_user_id.eq(pair.other_user_id))
         .filter(m::to_user_id.eq(pair.user_id))
-        .filter(m::subject_skill_id.eq(pair.other_skill_id))
-        .filter(m::proposed_parent_skill_id.is_null())
+        .filter(m::subject_skill_id.eq(subject))
+        .filter(m::proposed_parent_skill_id.eq(parent))
         .filter(m::status.eq(SkillMessageStatus::Pending));
     diesel::update(twin)
         .set((
@@ -183,17 +190,17 @@ fn fresh_message(admin: &mut PgConnection, pair: &Pair) -> SkillMessageId {
         ))
         .execute(admin)
         .expect("withdraw the twin");
-    diesel::insert_into(skill_messages::schema::skill_messages::table)
+    diesel::insert_into(m::table)
         .values((
-            skill_messages::schema::skill_messages::id
-                .eq(SkillMessageId::from(uuid::Uuid::now_v7())),
-            skill_messages::schema::skill_messages::tenant_id.eq(pair.tenant_id),
-            skill_messages::schema::skill_messages::from_user_id.eq(pair.other_user_id),
-            skill_messages::schema::skill_messages::to_user_id.eq(pair.user_id),
-            skill_messages::schema::skill_messages::subject_skill_id.eq(pair.other_skill_id),
-            skill_messages::schema::skill_messages::message.eq("to act on"),
+            m::id.eq(SkillMessageId::from(uuid::Uuid::now_v7())),
+            m::tenant_id.eq(pair.tenant_id),
+            m::from_user_id.eq(pair.other_user_id),
+            m::to_user_id.eq(pair.user_id),
+            m::subject_skill_id.eq(subject),
+            m::proposed_parent_skill_id.eq(parent),
+            m::message.eq("to act on"),
         ))
-        .returning(skill_messages::schema::skill_messages::id)
+        .returning(m::id)
         .get_result(admin)
         .expect("a message to act on")
 }
@@ -203,8 +210,17 @@ fn operations(c: &mut Criterion) {
     let (reader, writer) = (seeded.reader, seeded.writer);
     let proposals = &seeded.proposals;
     let admin = std::cell::RefCell::new(seeded.db.admin());
-    let fresh = || fresh_message(&mut admin.borrow_mut(), &writer);
-    let read_target = fresh_message(&mut admin.borrow_mut(), &reader);
+    let made = std::cell::Cell::new(0);
+    let fresh = || {
+        made.set(made.get() + 1);
+        fresh_message(
+            &mut admin.borrow_mut(),
+            &writer,
+            &proposals.skills,
+            made.get(),
+        )
+    };
+    let read_target = fresh_message(&mut admin.borrow_mut(), &reader, &proposals.skills, 0);
 
     let pool = seeded
         .db
