@@ -216,7 +216,9 @@ impl IntoResponse for ApiError {
                 Error::NotRecipient { .. }
                 | Error::NotSender { .. }
                 | Error::NotParticipant { .. } => StatusCode::FORBIDDEN,
-                Error::NotPending { .. } | Error::SendRaced => StatusCode::CONFLICT,
+                Error::NotPending { .. } | Error::SendRaced | Error::AlreadyPending(_) => {
+                    StatusCode::CONFLICT
+                }
                 Error::InvalidMessage(_) | Error::SelfMessage(_) | Error::ParentIsSubject(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }

@@ -68,17 +68,22 @@ fn send(url: &str) -> Result<(), Box<dyn StdError>> {
     let (acme, globex) = support::migrate_and_provision(url)?;
     let pool = Pool::builder().max_size(1).build(url)?;
     for tenant in [&globex, &acme] {
-        let [(from, subject), (to, parent)] = tenant.authors;
-        for i in 0..SENDS {
+        let [(from, first), (to, second)] = tenant.authors;
+        // Three different proposals (one of a pair is pending at a time),
+        // each withdrawn once sent, so that the example can run again (the
+        // listener reads them all the same).
+        let proposals = [(first, Some(second)), (first, None), (second, Some(first))];
+        for (i, (subject, parent)) in proposals.into_iter().enumerate().take(SENDS) {
             let text = format!("Proposal {i} in {}: group them?", tenant.name);
             let proposal = NewSkillMessage {
                 from_user_id: from,
                 to_user_id: to,
                 subject_skill_id: subject,
-                proposed_parent_skill_id: Some(parent),
+                proposed_parent_skill_id: parent,
                 message: &text,
             };
-            pool.tenant(tenant.id).send(proposal)?;
+            let sent = pool.tenant(tenant.id).send(proposal)?;
+            pool.tenant(tenant.id).withdraw(sent.id, from)?;
         }
     }
     Ok(())

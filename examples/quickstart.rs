@@ -97,21 +97,44 @@ fn main() -> Result<(), support::Report> {
         println!("  [{}] {}", m.status, m.message);
     }
 
+    // One proposal per pair is pending at a time: the same one again is
+    // refused, naming the first; others of the pair are others.
+    let others = [
+        (engines, None, "Analytical Engines on its own, then?"),
+        (
+            compilers,
+            Some(engines),
+            "Or Compilers under Analytical Engines?",
+        ),
+        (compilers, None, "Or Compilers on its own?"),
+    ];
+    let reminders = pool.with_tenant(acme.id, |tx| {
+        let mut sent = Vec::new();
+        for (subject, parent, text) in others {
+            sent.push(tx.send(NewSkillMessage {
+                subject_skill_id: subject,
+                proposed_parent_skill_id: parent,
+                message: text,
+                ..proposal
+            })?);
+        }
+        match tx.send(NewSkillMessage {
+            message: "Analytical Engines on its own?",
+            subject_skill_id: engines,
+            proposed_parent_skill_id: None,
+            ..proposal
+        }) {
+            Err(error @ Error::AlreadyPending(_)) => println!("Ada cannot ask twice: {error}."),
+            other => panic!("a second pending proposal of one pair: {other:?}"),
+        }
+        Ok(sent)
+    })?;
+
     // Grace marks read, at once, what she was shown; what arrives after
     // stays unread.
-    pool.with_tenant(acme.id, |tx| {
-        for i in 0..3 {
-            let text = format!("Reminder {i}: shall we group them?");
-            tx.send(NewSkillMessage {
-                message: &text,
-                ..proposal
-            })?;
-        }
-        Ok(())
-    })?;
     let shown = acme_tenant.inbox(grace, MessageQuery::new().unread_only())?;
     let late = acme_tenant.send(NewSkillMessage {
-        message: "One more thing.",
+        message: "One more thing: the first proposal again?",
         ..proposal
     })?;
     let (marked, unread) = pool.with_tenant(acme.id, |tx| {
@@ -121,9 +144,17 @@ fn main() -> Result<(), support::Report> {
         ))
     })?;
     println!(
-        "Grace marked the {marked} she was shown read at once; {unread} unread left (\"{}\").\n",
+        "Grace marked the {marked} she was shown read at once; {unread} unread left (\"{}\").",
         late.message
     );
+    // And declines the rest, so that nothing stays pending.
+    pool.with_tenant(acme.id, |tx| {
+        for message in reminders.iter().chain([&late]) {
+            tx.answer(message.id, grace, Answer::Decline)?;
+        }
+        Ok(())
+    })?;
+    println!("Grace declined the other {}.\n", reminders.len() + 1);
 
     // From Globex, Acme's rows do not exist.
     pool.with_tenant_as(globex.id, |tx| -> Result<_, Box<dyn StdError>> {
