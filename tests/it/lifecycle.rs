@@ -445,17 +445,35 @@ fn maintenance_refuses_a_login_that_cannot_take_its_role() {
 
 /// The maintenance policy widens nothing for tenant scopes: a runtime role
 /// that could take the maintenance role would see every tenant, and the
-/// pool refuses such a database.
+/// pool refuses such a database. (The test's own maintenance role, in this
+/// database's policy: roles belong to the cluster, and the default one
+/// serves the tests running beside it.)
 #[test]
 fn a_runtime_role_that_can_take_the_maintenance_role_is_refused() {
     let w = world();
-    w.db.pool();
-    diesel::sql_query("GRANT skill_messages_maintenance TO skill_messages_app")
-        .execute(&mut w.db.admin())
+    let jobs = format!("{}_jobs", w.db.name());
+    w.db.admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {jobs} NOLOGIN;
+             DROP POLICY maintenance ON skill_messages;
+             CREATE POLICY maintenance ON skill_messages TO {jobs} USING (true) WITH CHECK (true)"
+        ))
+        .expect("a maintenance role of the test's own");
+    let names = Names::default()
+        .with_maintenance_role(&jobs)
+        .expect("a plain name");
+    let build = || {
+        w.db.pool_builder()
+            .names(names.clone())
+            .build(&w.db.app_url())
+    };
+    build().expect("the policy of the test's own role passes");
+    w.db.admin()
+        .batch_execute(&format!("GRANT {jobs} TO skill_messages_app"))
         .expect("grant");
-    let refused = w.db.pool_builder().build(&w.db.app_url());
-    diesel::sql_query("REVOKE skill_messages_maintenance FROM skill_messages_app")
-        .execute(&mut w.db.admin())
+    let refused = build();
+    w.db.admin()
+        .batch_execute(&format!("REVOKE {jobs} FROM skill_messages_app"))
         .expect("revoke");
     match refused {
         Err(Error::RlsNotEnforced(reasons)) => assert!(
