@@ -10,8 +10,8 @@ use skill_messages::{
     Answer, Error, MessageQuery, Pool, SkillMessageId, SkillMessageStatus, TenantId, UserId,
 };
 
-use super::{Call, Returned, env_or, kind, skills, stored, users};
-use crate::common::{Fixture, TestDb, seed_tenant};
+use super::{Call, Returned, env_or, kind, stored, users};
+use crate::common::{Fixture, TOPICS, TestDb, seed_tenant};
 
 use SkillMessageStatus::{Accepted, Declined, Pending};
 
@@ -97,11 +97,16 @@ fn load_thread(
                 } else {
                     format!("load {seed}/{n}")
                 };
+                // About a topic, under another or none: a send repeats a
+                // pending proposal of its pair only now and then (and is
+                // refused with AlreadyPending).
+                let subject = rng.below(TOPICS);
+                let parent = (subject + 1 + rng.below(TOPICS - 1)) % TOPICS;
                 let call = Call::Send {
                     from: people[from],
                     to: people[to],
-                    subject: skills(&f)[from],
-                    parent: Some(skills(&f)[to]).filter(|_| rng.below(2) == 0),
+                    subject: f.topics[subject],
+                    parent: Some(f.topics[parent]).filter(|_| rng.below(2) == 0),
                     text,
                 };
                 let result = tally.run(pool, f.tenant, &call).map(Returned::message);
