@@ -96,11 +96,14 @@ async fn serve(db: &TestDb, a: &Fixture, b: &Fixture, delay: Duration) -> Socket
     addr
 }
 
+/// Alice's proposal to Bob as JSON, each a proposal of its own
+/// ([`Fixture::proposal`]: one of a pair is pending at a time).
 fn proposal(f: &Fixture, text: &str) -> Value {
+    let new = f.proposal(text);
     json!({
-        "to_user_id": f.bob,
-        "subject_skill_id": f.skill,
-        "proposed_parent_skill_id": f.parent,
+        "to_user_id": new.to_user_id,
+        "subject_skill_id": new.subject_skill_id,
+        "proposed_parent_skill_id": new.proposed_parent_skill_id,
         "message": text,
     })
 }
