@@ -443,6 +443,25 @@ fn maintenance_refuses_a_login_that_cannot_take_its_role() {
     );
 }
 
+/// Without its policy the maintenance role would see no rows and delete
+/// none, silently: maintenance refuses to start instead, naming the policy.
+#[test]
+fn maintenance_refuses_a_database_without_its_policy() {
+    let w = world();
+    w.db.admin()
+        .batch_execute("DROP POLICY maintenance ON skill_messages")
+        .expect("drop the policy");
+    let jobs = crate::common::connect(&w.db.url_as(crate::common::jobs_login(), &[]));
+    match Maintenance::new(jobs, &Names::default()) {
+        Err(Error::MaintenanceNotReady(reasons)) => assert_eq!(
+            reasons,
+            ["table skill_messages has no policy maintenance for role \
+              skill_messages_maintenance: run the migrations"]
+        ),
+        other => panic!("expected MaintenanceNotReady, got {other:?}"),
+    }
+}
+
 /// The maintenance policy widens nothing for tenant scopes: a runtime role
 /// that could take the maintenance role would see every tenant, and the
 /// pool refuses such a database. (The test's own maintenance role, in this
